@@ -1,0 +1,1 @@
+"""The ``cesagram`` command: a thin dispatcher over the project's packages."""

@@ -1,0 +1,5 @@
+import sys
+
+from cesagram.cli import main
+
+sys.exit(main())

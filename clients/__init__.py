@@ -1,0 +1,1 @@
+"""Node side: the Flower ClientApp and the node operator's commands."""

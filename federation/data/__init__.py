@@ -1,0 +1,1 @@
+"""Conversations on disk and in memory: types, readers, validation, synthesis, partitioning."""

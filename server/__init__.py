@@ -1,0 +1,1 @@
+"""Coordinator side: the Flower ServerApp, strategies, checkpoints, reports and model bundles."""

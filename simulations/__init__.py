@@ -1,0 +1,1 @@
+"""Local federations: synthetic data on disk run by Flower's simulation runtime, baselines, benchmarks."""
