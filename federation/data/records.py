@@ -36,6 +36,6 @@ def conversation_to_record(conversation: Conversation) -> dict[str, Any]:
 
 def write_jsonl(path: Path, conversations: Iterable[Conversation]) -> int:
     """Write one conversation per line, atomically; returns the number written."""
-    lines = [json.dumps(conversation_to_record(c), ensure_ascii=False) for c in conversations]
+    lines = [json.dumps(conversation_to_record(c), ensure_ascii=False, allow_nan=False) for c in conversations]
     atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
     return len(lines)

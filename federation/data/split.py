@@ -1,0 +1,28 @@
+"""Deterministic train/validation split by conversation id.
+
+Hashing the id (not the position) keeps a conversation on the same side of the split in
+every run and process, so a threshold is never chosen on conversations a model trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from federation.data.types import Conversation
+
+
+def _unit_interval(seed: int, conversation_id: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{conversation_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_validation(
+    conversations: Sequence[Conversation], *, fraction: float, seed: int
+) -> tuple[list[Conversation], list[Conversation]]:
+    """Split into (train, validation); about ``fraction`` of the conversations go to validation."""
+    train: list[Conversation] = []
+    validation: list[Conversation] = []
+    for conversation in conversations:
+        (validation if _unit_interval(seed, conversation.id) < fraction else train).append(conversation)
+    return train, validation

@@ -1,0 +1,94 @@
+"""Synthetic benign conversations, most of them hard negatives.
+
+Hard negatives share surface features with grooming: adults dating (compliments, photos,
+other apps, meeting up), teen peers (ages, schools, secrets, parents being out), parents
+with children (surprise-party secrets, credit for chores, pick-ups), coaches and tutors
+(praise for maturity, forms and schedules), gaming trades (credit, other apps), marketplace
+pick-ups (photos, meeting places), and parents warning a child about grooming signs, which
+name nearly every indicator. None of their lines carries an indicator code, even when it
+mentions a gift or a secret: that is what makes them hard.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from federation.data.synthetic.bank import load_banks
+from federation.data.synthetic.dialogue import Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.types import Conversation
+
+__all__ = ["SCENARIOS", "benign_conversation"]
+
+#: Benign scenarios and the personas of their two sides (``A``, ``B``).
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "adult_dating": ("adult", "adult"),
+    "coach_tutor": ("adult", "teen"),
+    "friends": ("teen", "teen"),
+    "gaming_trade": ("gamer", "gamer"),
+    "marketplace": ("adult", "adult"),
+    "parent_child": ("parent", "teen"),
+    "parent_warning": ("parent", "teen"),
+    "teen_peers": ("teen", "teen"),
+}
+
+
+def benign_conversation(
+    *,
+    conversation_id: str,
+    scenario: str,
+    length: int,
+    rng: random.Random,
+    weights: Callable[[str], tuple[float, ...]],
+    extra: Mapping[str, Any] | None = None,
+) -> Conversation:
+    """One benign conversation of exactly ``length`` messages in ``scenario``.
+
+    Parameters
+    ----------
+    conversation_id
+        Id written to the record.
+    scenario
+        One of :data:`SCENARIOS`.
+    length
+        Number of messages.
+    rng
+        Source of randomness.
+    weights
+        Surface-variant weights for a persona name (lets the node kind shift the style).
+    extra
+        Extra record keys.
+
+    Returns
+    -------
+    Conversation
+        ``label`` 0, no groomer, no indicator codes.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; use one of {sorted(SCENARIOS)}")
+    banks = load_banks()
+    slots = Slots(rng)
+    persona_a, persona_b = SCENARIOS[scenario]
+    speakers = {
+        "A": Speaker(author=new_author(rng), weights=weights(persona_a)),
+        "B": Speaker(author=new_author(rng), weights=weights(persona_b)),
+    }
+
+    def filler() -> list[Turn]:
+        roles = {"A": "A", "B": "B"} if rng.random() < 0.5 else {"A": "B", "B": "A"}
+        return realise(rng.choice(banks["smalltalk"]), rng=rng, slots=slots, roles=roles)
+
+    bank = banks[f"benign:{scenario}"]
+    wanted = min(len(bank), max(1, rng.randint(length // 14, length // 6)))
+    core = [realise(exchange, rng=rng, slots=slots) for exchange in rng.sample(bank, wanted)]
+    first, second = ("A", "B") if rng.random() < 0.7 else ("B", "A")
+    opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second}) if rng.random() < 0.8 else []
+    closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []
+    turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
+    return Conversation(
+        id=conversation_id,
+        label=0,
+        messages=to_messages(turns, speakers=speakers, rng=rng),
+        extra=dict(extra or {}),
+    )

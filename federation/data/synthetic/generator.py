@@ -1,0 +1,403 @@
+"""A synthetic federation on disk: one JSONL file per node, a held-out test file, a manifest.
+
+Nodes differ the way real partners do. A *hotline* holds chats reported by young people
+(many positives, teen language); *police* hold case files (long, slow grooming chats and
+seized benign chats, a cleaner transcribed style); a *platform* holds a moderation sample
+that is mostly benign, with many hard negatives and fast sextortion-style grooming. Node
+sizes follow a Dirichlet(``size_skew``) draw and each node's positive rate a Beta draw
+around its kind's rate (``label_skew``), see :mod:`federation.data.partition`.
+
+Output is a pure function of the settings and node kinds: every random draw comes from a
+generator seeded by ``(seed, stream, node index)``, never from global state or ``hash()``,
+so two runs write byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from federation.data.partition import dirichlet_sizes, skewed_rate
+from federation.data.records import write_jsonl
+from federation.data.synthetic.benign import benign_conversation
+from federation.data.synthetic.grooming import grooming_conversation, tempo_length
+from federation.data.synthetic.style import persona_weights
+from federation.data.types import Conversation
+from federation.errors import ConfigError
+from federation.io import atomic_write_json
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "KIND_PROFILES",
+    "NODE_KINDS",
+    "KindProfile",
+    "SynthSettings",
+    "generate_conversations",
+    "generate_federation",
+]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1.0"
+NODE_KINDS: tuple[str, ...] = ("hotline", "police", "platform")
+MANIFEST = "manifest.json"
+TEST_FILE = "test.jsonl"
+
+# Independent random streams per purpose, so that e.g. changing the test size leaves the
+# node files unchanged.
+_STREAM_PLAN, _STREAM_NODE, _STREAM_TEST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Settings of the synthetic federation; plain scalars so a Hydra group can mirror them.
+
+    Parameters
+    ----------
+    seed
+        Seed of every random draw; the same seed gives byte-identical files.
+    conversations_per_node
+        Mean number of conversations per node; the total is this times the number of nodes.
+    size_skew
+        Dirichlet concentration over node sizes: large values give equal sizes, values
+        below 1 give a few large nodes and many small ones.
+    label_skew
+        Concentration of each node's positive rate around its kind's typical rate: large
+        values keep every node near it, small values spread rates out.
+    test_conversations
+        Size of the held-out ``test.jsonl`` (mixed node kinds); 0 writes an empty file.
+    min_messages, max_messages
+        Every conversation's length is clipped into this range.
+    min_node_conversations
+        Floor on each node's size, whatever the size skew draws.
+    """
+
+    seed: int = 0
+    conversations_per_node: int = 220
+    size_skew: float = 5.0
+    label_skew: float = 3.0
+    test_conversations: int = 300
+    min_messages: int = 6
+    max_messages: int = 150
+    min_node_conversations: int = 20
+
+    def __post_init__(self) -> None:
+        _int_field(self, "seed", 0, 2**63 - 1)
+        _int_field(self, "conversations_per_node", 1, 1_000_000)
+        _float_field(self, "size_skew")
+        _float_field(self, "label_skew")
+        _int_field(self, "test_conversations", 0, 1_000_000)
+        _int_field(self, "min_messages", 2, 1000)
+        _int_field(self, "max_messages", self.min_messages, 1000)
+        _int_field(self, "min_node_conversations", 1, self.conversations_per_node)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SynthSettings:
+        """Build settings from a mapping (e.g. a Hydra node converted to a dict).
+
+        Unknown keys raise :class:`ConfigError` naming them and the allowed keys, so a
+        misspelt override is not silently ignored.
+        """
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ConfigError(f"unknown synthetic data settings {unknown}; allowed keys: {', '.join(allowed)}")
+        return cls(**dict(values))
+
+
+def _int_field(settings: SynthSettings, name: str, low: int, high: int) -> None:
+    value = getattr(settings, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"synthetic data setting {name} = {value!r} is invalid; use an integer from {low} to {high}")
+
+
+def _float_field(settings: SynthSettings, name: str) -> None:
+    value = getattr(settings, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"synthetic data setting {name} = {value!r} is invalid; use a finite number > 0 (large values mean less skew)"
+        )
+
+
+@dataclass(frozen=True)
+class KindProfile:
+    """What a kind of node holds: positive rate, grooming tempos, benign scenarios, style."""
+
+    positive_rate: float
+    #: weights of the ``fast``, ``medium`` and ``slow`` grooming tempos
+    tempo_weights: tuple[float, float, float]
+    #: (scenario, weight) pairs of the benign conversations
+    scenarios: tuple[tuple[str, float], ...]
+    #: (persona, weight) pairs of the groomer's writing style (many pose as peers)
+    groomer_personas: tuple[tuple[str, float], ...]
+    #: persona of the child in grooming conversations
+    child_persona: str
+    #: mean length of benign conversations, in messages
+    benign_mean_length: float
+    #: shift of every writer towards the canonical form (transcribed case files)
+    formality: float
+
+
+KIND_PROFILES: dict[str, KindProfile] = {
+    "hotline": KindProfile(
+        positive_rate=0.45,
+        tempo_weights=(0.2, 0.4, 0.4),
+        scenarios=(
+            ("teen_peers", 0.28),
+            ("parent_child", 0.18),
+            ("parent_warning", 0.14),
+            ("coach_tutor", 0.14),
+            ("gaming_trade", 0.1),
+            ("friends", 0.1),
+            ("adult_dating", 0.06),
+        ),
+        groomer_personas=(("teen", 0.6), ("adult", 0.4)),
+        child_persona="teen",
+        benign_mean_length=33.0,
+        formality=0.0,
+    ),
+    "police": KindProfile(
+        positive_rate=0.35,
+        tempo_weights=(0.05, 0.25, 0.7),
+        scenarios=(
+            ("adult_dating", 0.3),
+            ("marketplace", 0.18),
+            ("parent_child", 0.16),
+            ("coach_tutor", 0.14),
+            ("teen_peers", 0.12),
+            ("parent_warning", 0.05),
+            ("friends", 0.05),
+        ),
+        groomer_personas=(("adult", 0.6), ("teen", 0.4)),
+        child_persona="teen",
+        benign_mean_length=42.0,
+        formality=0.35,
+    ),
+    "platform": KindProfile(
+        positive_rate=0.10,
+        tempo_weights=(0.5, 0.3, 0.2),
+        scenarios=(
+            ("gaming_trade", 0.28),
+            ("teen_peers", 0.24),
+            ("marketplace", 0.16),
+            ("adult_dating", 0.16),
+            ("friends", 0.08),
+            ("parent_warning", 0.04),
+            ("coach_tutor", 0.04),
+        ),
+        groomer_personas=(("gamer", 0.5), ("adult", 0.3), ("teen", 0.2)),
+        child_persona="gamer",
+        benign_mean_length=32.0,
+        formality=0.0,
+    ),
+}
+
+
+def _rng(seed: int, *stream: int) -> random.Random:
+    state = np.random.SeedSequence([seed, *stream]).generate_state(2, dtype=np.uint64)
+    return random.Random(int(state[0]) << 64 | int(state[1]))
+
+
+def _pick(pairs: Sequence[tuple[str, float]], rng: random.Random) -> str:
+    names, weights = zip(*pairs)
+    return rng.choices(names, weights=weights)[0]
+
+
+def _clip(length: int, settings: SynthSettings) -> int:
+    return min(settings.max_messages, max(settings.min_messages, length))
+
+
+def _one(kind: str, *, label: int, conversation_id: str, settings: SynthSettings, rng: random.Random) -> Conversation:
+    profile = KIND_PROFILES[kind]
+    weights = partial(persona_weights, formality=profile.formality)
+    if label:
+        tempo = rng.choices(("fast", "medium", "slow"), weights=profile.tempo_weights)[0]
+        return grooming_conversation(
+            conversation_id=conversation_id,
+            tempo=tempo,
+            length=_clip(tempo_length(tempo, rng=rng), settings),
+            rng=rng,
+            groomer_weights=weights(_pick(profile.groomer_personas, rng)),
+            child_weights=weights(profile.child_persona),
+            extra={"synthetic": {"kind": kind, "scenario": f"grooming_{tempo}"}},
+        )
+    scenario = _pick(profile.scenarios, rng)
+    # Gamma with shape 2: mean benign_mean_length, sd mean/sqrt(2), like PANC's 36 +- 25.
+    length = round(rng.gammavariate(2.0, profile.benign_mean_length / 2.0))
+    return benign_conversation(
+        conversation_id=conversation_id,
+        scenario=scenario,
+        length=_clip(length, settings),
+        rng=rng,
+        weights=weights,
+        extra={"synthetic": {"kind": kind, "scenario": scenario}},
+    )
+
+
+def generate_conversations(
+    kinds: Sequence[str], *, positive_rate: float | None, prefix: str, settings: SynthSettings, rng: random.Random
+) -> list[Conversation]:
+    """Conversations for the given kinds, one per entry of ``kinds``, in a shuffled order.
+
+    Parameters
+    ----------
+    kinds
+        Node kind of each conversation to make.
+    positive_rate
+        Fraction of positives (rounded, at least one of each class when there are two or
+        more conversations); ``None`` uses each conversation's kind's own rate.
+    prefix
+        Conversation ids are ``{prefix}-{index:05d}``; ids say nothing about the label.
+    settings, rng
+        Length limits, and the source of randomness.
+    """
+    count = len(kinds)
+    if positive_rate is None:
+        labels = [int(rng.random() < KIND_PROFILES[kind].positive_rate) for kind in kinds]
+    else:
+        positives = round(positive_rate * count)
+        if count >= 2:
+            positives = min(count - 1, max(1, positives))
+        labels = [1] * positives + [0] * (count - positives)
+    rng.shuffle(labels)
+    return [
+        _one(kind, label=label, conversation_id=f"{prefix}-{index:05d}", settings=settings, rng=rng)
+        for index, (kind, label) in enumerate(zip(kinds, labels))
+    ]
+
+
+def _summary(name: str, kind: str, file: str, conversations: Sequence[Conversation]) -> dict[str, Any]:
+    positives = sum(c.label for c in conversations)
+    return {
+        "name": name,
+        "kind": kind,
+        "file": file,
+        "conversations": len(conversations),
+        "positives": positives,
+        "negatives": len(conversations) - positives,
+        "messages": sum(len(c.messages) for c in conversations),
+    }
+
+
+def _check_kinds(node_kinds: Sequence[str]) -> list[str]:
+    kinds = [node_kinds] if isinstance(node_kinds, str) else list(node_kinds)
+    if not kinds:
+        raise ConfigError(f"node kinds are empty; give at least one of {', '.join(NODE_KINDS)}")
+    for position, kind in enumerate(kinds):
+        if kind not in KIND_PROFILES:
+            raise ConfigError(f"node kind #{position} = {kind!r} is unknown; use one of {', '.join(NODE_KINDS)}")
+    return kinds
+
+
+def _remove_stale(out_dir: Path, keep: set[str]) -> None:
+    """Delete node files a previous run of this generator listed and this run does not write."""
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+        old_files = {node["file"] for node in previous["nodes"]}
+    except (ValueError, KeyError, TypeError):
+        logger.warning("%s is not a synthetic-federation manifest; leaving the folder's other files alone", manifest)
+        return
+    for name in sorted(old_files - keep):
+        stale = out_dir / Path(name).name
+        if stale.is_file():
+            stale.unlink()
+            logger.info("removed %s, left over from a previous run with more nodes", stale)
+
+
+def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], out_dir: Path) -> dict[str, Any]:
+    """Write a synthetic federation to ``out_dir`` and return its manifest.
+
+    Parameters
+    ----------
+    settings
+        Sizes, skews, lengths and seed.
+    node_kinds
+        Kind of each node, in order (each one of :data:`NODE_KINDS`); node ``i`` is
+        written to ``node-{i}.jsonl``.
+    out_dir
+        Folder to write to (created if missing). Node files that a previous run of the
+        generator listed in its manifest and this run does not write are removed.
+
+    Returns
+    -------
+    dict
+        The manifest also written to ``manifest.json``: generator version, seed,
+        settings, node kinds, per node name/kind/file/conversations/positives/negatives,
+        the same for the test file, and the number of distinct message texts overall
+        (what the embedding cache will have to encode).
+
+    Notes
+    -----
+    Synthetic data only: no real conversation is read or reproduced, the content is
+    non-explicit, and author ids are random pseudonyms. Files are written atomically.
+    """
+    kinds = _check_kinds(node_kinds)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output folder {out_dir} is an existing file; give a folder path")
+    plan = np.random.default_rng(np.random.SeedSequence([settings.seed, _STREAM_PLAN]))
+    sizes = dirichlet_sizes(
+        settings.conversations_per_node * len(kinds),
+        num_parts=len(kinds),
+        alpha=settings.size_skew,
+        rng=plan,
+        minimum=settings.min_node_conversations,
+    )
+    rates = [skewed_rate(KIND_PROFILES[kind].positive_rate, alpha=settings.label_skew, rng=plan) for kind in kinds]
+
+    nodes, texts = [], set()
+    for index, (kind, size, rate) in enumerate(zip(kinds, sizes, rates)):
+        name = f"node-{index}"
+        conversations = generate_conversations(
+            [kind] * int(size),
+            positive_rate=rate,
+            prefix=f"n{index}",
+            settings=settings,
+            rng=_rng(settings.seed, _STREAM_NODE, index),
+        )
+        write_jsonl(out_dir / f"{name}.jsonl", conversations)
+        texts.update(m.text for c in conversations for m in c.messages)
+        nodes.append(_summary(name, kind, f"{name}.jsonl", conversations))
+        logger.debug("wrote %s: %d conversations", name, len(conversations))
+
+    test_rng = _rng(settings.seed, _STREAM_TEST)
+    test_kinds = [test_rng.choice(kinds) for _ in range(settings.test_conversations)]
+    test = generate_conversations(test_kinds, positive_rate=None, prefix="test", settings=settings, rng=test_rng)
+    write_jsonl(out_dir / TEST_FILE, test)
+    texts.update(m.text for c in test for m in c.messages)
+    test_summary = _summary("test", "mixed", TEST_FILE, test)
+    test_summary["kinds"] = {kind: test_kinds.count(kind) for kind in sorted(set(kinds))}
+
+    _remove_stale(out_dir, {node["file"] for node in nodes})
+    manifest = {
+        "generator": "cesagram-fl synthetic",
+        "version": GENERATOR_VERSION,
+        "seed": settings.seed,
+        "settings": asdict(settings),
+        "node_kinds": kinds,
+        "nodes": nodes,
+        "test": test_summary,
+        "distinct_texts": len(texts),
+    }
+    atomic_write_json(out_dir / MANIFEST, manifest)
+    logger.info(
+        "wrote %d nodes (%d conversations) and %d test conversations to %s; %d distinct message texts",
+        len(nodes),
+        sum(node["conversations"] for node in nodes),
+        len(test),
+        out_dir,
+        len(texts),
+    )
+    return manifest

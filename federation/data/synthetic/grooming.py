@@ -1,0 +1,176 @@
+"""Synthetic grooming conversations: documented stages, annotated groomer lines, varied tempo.
+
+The stages follow the grooming literature used to annotate PAN-2012 and PANC: friendship
+and relationship forming, personal questions, flattery, gifts, risk assessment, secrecy
+and isolation, moving to another app, photo and meeting requests, pressure. Three tempos:
+``slow`` grooming over 50 to 150 messages with much small talk, ``medium``, and ``fast``
+sextortion-style escalation in 10 to 25 messages. Slow and medium conversations may stop
+at an early stage, as chats handed to a helpline or seized by police often do, so that
+not every positive shows every indicator.
+
+Only the groomer's lines carry indicator codes; everything stays non-explicit.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from federation.data.synthetic.bank import load_banks
+from federation.data.synthetic.dialogue import Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.types import Conversation
+
+__all__ = ["TEMPOS", "grooming_conversation", "plan_stages", "tempo_length"]
+
+TEMPOS: tuple[str, ...] = ("fast", "medium", "slow")
+
+#: (stage, probability of appearing) after the opening stages, in the usual order.
+_LATER_STAGES: dict[str, tuple[tuple[str, float], ...]] = {
+    "slow": (
+        ("gift", 0.6),
+        ("risk_check", 0.7),
+        ("secrecy", 0.7),
+        ("isolation", 0.5),
+        ("app_move", 0.6),
+        ("photo_request", 0.5),
+        ("meeting_request", 0.5),
+        ("pressure", 0.4),
+    ),
+    "medium": (
+        ("gift", 0.4),
+        ("risk_check", 0.5),
+        ("secrecy", 0.6),
+        ("isolation", 0.3),
+        ("app_move", 0.6),
+        ("photo_request", 0.6),
+        ("meeting_request", 0.4),
+        ("pressure", 0.4),
+    ),
+    "fast": (
+        ("personal_question", 0.6),
+        ("risk_check", 0.3),
+        ("app_move", 0.7),
+        ("secrecy", 0.3),
+        ("photo_request", 1.0),
+        ("photo_request", 0.5),
+        ("pressure", 1.0),
+        ("pressure", 0.5),
+    ),
+}
+
+
+def tempo_length(tempo: str, *, rng: random.Random) -> int:
+    """A conversation length typical of ``tempo`` (before the settings' clipping)."""
+    if tempo == "fast":
+        return rng.randint(10, 25)
+    if tempo == "medium":
+        return rng.randint(25, 60)
+    if tempo == "slow":
+        return 50 + round(100 * rng.betavariate(1.1, 1.8))
+    raise ValueError(f"unknown tempo {tempo!r}; use one of {TEMPOS}")
+
+
+def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
+    """The ordered stages one conversation goes through.
+
+    Slow and medium conversations build rapport first and may be cut at a random depth
+    (an early-stage chat); fast ones go straight to flattery, an app move, photo requests
+    and pressure. Adjacent stages are sometimes swapped, as real chats do not follow the
+    textbook order.
+    """
+    if tempo not in _LATER_STAGES:
+        raise ValueError(f"unknown tempo {tempo!r}; use one of {TEMPOS}")
+    if tempo == "fast":
+        stages = ["rapport"] * (rng.random() < 0.3) + ["flattery"]
+    else:
+        rapport = rng.randint(1, 3) if tempo == "slow" else rng.randint(0, 1)
+        stages = ["rapport"] * rapport + ["personal_question"] * rng.randint(1, 2) + ["flattery"] * rng.randint(1, 2)
+    stages += [stage for stage, chance in _LATER_STAGES[tempo] if rng.random() < chance]
+    if tempo != "fast":
+        depth = rng.uniform(0.4, 1.0) if tempo == "slow" else rng.uniform(0.5, 1.0)
+        stages = stages[: max(2, round(depth * len(stages)))]
+    for i in range(1, len(stages)):
+        if rng.random() < 0.15:
+            stages[i - 1], stages[i] = stages[i], stages[i - 1]
+    if all(stage == "rapport" for stage in stages):
+        stages.append("personal_question")
+    return stages
+
+
+def _stage_blocks(stages: list[str], *, rng: random.Random, slots: Slots) -> list[list[Turn]]:
+    banks = load_banks()
+    used: dict[str, set[int]] = {}
+    blocks = []
+    for stage in stages:
+        bank = banks[f"grooming:{stage}"]
+        taken = used.setdefault(stage, set())
+        fresh = [i for i in range(len(bank)) if i not in taken] or list(range(len(bank)))
+        index = rng.choice(fresh)
+        taken.add(index)
+        blocks.append(realise(bank[index], rng=rng, slots=slots))
+    return blocks
+
+
+def grooming_conversation(
+    *,
+    conversation_id: str,
+    tempo: str,
+    length: int,
+    rng: random.Random,
+    groomer_weights: tuple[float, ...],
+    child_weights: tuple[float, ...],
+    extra: Mapping[str, Any] | None = None,
+) -> Conversation:
+    """One grooming conversation of exactly ``length`` messages between a groomer and a child.
+
+    Parameters
+    ----------
+    conversation_id
+        Id written to the record.
+    tempo
+        ``fast``, ``medium`` or ``slow`` (see :data:`TEMPOS`).
+    length
+        Number of messages.
+    rng
+        Source of randomness; the conversation is a pure function of its state.
+    groomer_weights, child_weights
+        Surface-variant weights of each side (see :func:`.style.persona_weights`).
+    extra
+        Extra record keys (e.g. provenance of the synthetic record).
+
+    Returns
+    -------
+    Conversation
+        ``label`` 1, ``groomer`` set to the groomer's author id; the groomer's indicator
+        lines carry their codes, every other line carries none.
+
+    Notes
+    -----
+    Synthetic only: no real person's words or ids. The content stays at the level of the
+    risk indicators in :mod:`federation.data.indicators` and is never explicit.
+    """
+    banks = load_banks()
+    slots = Slots(rng)
+    speakers = {
+        "G": Speaker(author=new_author(rng), weights=groomer_weights, annotated=True),
+        "C": Speaker(author=new_author(rng), weights=child_weights),
+    }
+    first, second = ("G", "C") if rng.random() < 0.8 else ("C", "G")
+
+    def filler() -> list[Turn]:
+        roles = {"A": "G", "B": "C"} if rng.random() < 0.5 else {"A": "C", "B": "G"}
+        return realise(rng.choice(banks["smalltalk"]), rng=rng, slots=slots, roles=roles)
+
+    stages = plan_stages(tempo, rng=rng)
+    core = _stage_blocks(stages, rng=rng, slots=slots)
+    opening = [] if stages[0] == "rapport" else realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
+    closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []
+    turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
+    return Conversation(
+        id=conversation_id,
+        label=1,
+        messages=to_messages(turns, speakers=speakers, rng=rng),
+        groomer=speakers["G"].author,
+        extra=dict(extra or {}),
+    )

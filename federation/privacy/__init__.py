@@ -1,0 +1,30 @@
+"""Record-level differential privacy of a node: accounting, noise plans and the ledger.
+
+Three layers joined only at the training entry point (``federation.training``):
+``accounting`` turns a history of DP-SGD steps into epsilon (Opacus RDP maths),
+``plan`` fixes a run's noise multiplier from the node's budget, and ``ledger`` keeps the
+node's spend on disk across runs and restarts, failing closed when anything is wrong.
+"""
+
+from federation.privacy.accounting import ACCOUNTANT, epsilon_of
+from federation.privacy.ledger import (
+    LedgerEntry,
+    PrivacyLedger,
+    format_ledger,
+    ledger_lock,
+    open_or_create,
+)
+from federation.privacy.plan import RunPlan, calibrate_noise, plan_run
+
+__all__ = [
+    "ACCOUNTANT",
+    "LedgerEntry",
+    "PrivacyLedger",
+    "RunPlan",
+    "calibrate_noise",
+    "epsilon_of",
+    "format_ledger",
+    "ledger_lock",
+    "open_or_create",
+    "plan_run",
+]

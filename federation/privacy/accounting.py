@@ -1,0 +1,148 @@
+"""Epsilon of a history of DP-SGD steps: the pure-maths layer under the ledger.
+
+The maths is Opacus's own (``opacus.accountants.analysis.rdp``, the same orders as
+:class:`opacus.accountants.RDPAccountant`); this module only adds validation and a
+canonical composition order so that the same steps always give the same epsilon,
+whichever process or split they were recorded in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+from opacus.accountants import RDPAccountant
+from opacus.accountants.analysis import rdp as rdp_analysis
+
+from federation.errors import ConfigError
+
+__all__ = [
+    "ACCOUNTANT",
+    "ORDERS",
+    "Step",
+    "epsilon_from_rdp",
+    "epsilon_of",
+    "rdp_of",
+    "validate_delta",
+    "validate_step",
+]
+
+logger = logging.getLogger(__name__)
+
+ACCOUNTANT = "rdp"
+"""Name of the accountant written into ledgers and reports."""
+
+ORDERS: tuple[float, ...] = tuple(float(order) for order in RDPAccountant.DEFAULT_ALPHAS)
+"""RDP orders, exactly those of :class:`~opacus.accountants.RDPAccountant`."""
+
+Step = tuple[float, float, int]
+"""``(noise_multiplier, sample_rate, steps)``: one homogeneous stretch of DP-SGD."""
+
+_EXTREME_ORDER_WARNING = "Optimal order is the"
+
+
+def validate_delta(delta: float, *, name: str = "delta") -> float:
+    """Return ``delta`` as a float, or raise :class:`ConfigError` if not in (0, 1)."""
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0.0 < float(delta) < 1.0:
+        raise ConfigError(f"{name} must be a number in (0, 1), got {delta!r}; use e.g. 1e-5 (below 1/N)")
+    return float(delta)
+
+
+def validate_step(step: Sequence[object], *, name: str = "history entry") -> Step:
+    """Return ``step`` as a typed ``(noise_multiplier, sample_rate, steps)`` triple.
+
+    Raises
+    ------
+    ConfigError
+        If the triple has the wrong length, a noise multiplier that is not a positive
+        finite number, a sample rate outside (0, 1] or a step count that is not a
+        non-negative integer.
+    """
+    if len(step) != 3:
+        raise ConfigError(f"{name} must be (noise_multiplier, sample_rate, steps), got {len(step)} values")
+    noise, rate, count = step
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (0.0 < float(noise) < math.inf):
+        raise ConfigError(f"{name}: noise multiplier must be a positive finite number, got {noise!r}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < float(rate) <= 1.0:
+        raise ConfigError(f"{name}: sample rate must be in (0, 1], got {rate!r}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or int(count) < 0:
+        raise ConfigError(f"{name}: steps must be a non-negative integer, got {count!r}")
+    return float(noise), float(rate), int(count)
+
+
+@lru_cache(maxsize=4096)
+def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
+    """RDP of one step of the sampled Gaussian mechanism at every order (cached)."""
+    rdp = np.asarray(
+        rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(ORDERS)),
+        dtype=np.float64,
+    )
+    rdp.setflags(write=False)
+    return rdp
+
+
+def _canonical(history: Iterable[Sequence[object]]) -> list[Step]:
+    """Merge steps with equal ``(noise, rate)`` and sort them: composition is commutative."""
+    totals: dict[tuple[float, float], int] = {}
+    for index, raw in enumerate(history):
+        noise, rate, count = validate_step(raw, name=f"history[{index}]")
+        if count:
+            totals[(noise, rate)] = totals.get((noise, rate), 0) + count
+    return [(noise, rate, count) for (noise, rate), count in sorted(totals.items())]
+
+
+def rdp_of(history: Iterable[Sequence[object]]) -> np.ndarray:
+    """Total RDP at every order in :data:`ORDERS` of a composed history."""
+    total = np.zeros(len(ORDERS), dtype=np.float64)
+    for noise, rate, count in _canonical(history):
+        # Same expression as compute_rdp(steps=count): rdp_of_one_step * steps.
+        total = total + _rdp_per_step(noise, rate) * count
+    return total
+
+
+def epsilon_from_rdp(rdp: np.ndarray, *, delta: float) -> float:
+    """Convert total RDP into epsilon at ``delta`` (Opacus's conversion, same orders)."""
+    delta = validate_delta(delta)
+    if not np.any(rdp):
+        return 0.0
+    with warnings.catch_warnings():
+        # Opacus warns when the best order is the smallest or largest one: the bound is
+        # then looser than it could be, i.e. conservative, never optimistic.
+        warnings.filterwarnings("ignore", message=_EXTREME_ORDER_WARNING)
+        epsilon, order = rdp_analysis.get_privacy_spent(orders=list(ORDERS), rdp=rdp, delta=delta)
+    epsilon = float(epsilon)
+    if math.isnan(epsilon):
+        return math.inf
+    logger.debug("epsilon %.6g at delta %.3g (best RDP order %s)", epsilon, delta, order)
+    return epsilon
+
+
+def epsilon_of(history: Sequence[Sequence[object]], *, delta: float) -> float:
+    """Epsilon spent by a whole history of DP-SGD steps, composed with RDP.
+
+    Parameters
+    ----------
+    history
+        ``(noise_multiplier, sample_rate, steps)`` triples, in any order and split in any
+        way: ``[(z, q, 3), (z, q, 2)]`` and ``[(z, q, 5)]`` are the same spend.
+    delta
+        The delta of the (epsilon, delta) guarantee.
+
+    Returns
+    -------
+    float
+        The epsilon an :class:`opacus.accountants.RDPAccountant` stepped over the same
+        history reports (0.0 for an empty history, ``inf`` when a step had no privacy).
+
+    Notes
+    -----
+    One step is one application of the sampled Gaussian mechanism: Poisson sampling of
+    conversations at ``sample_rate``, per-conversation clipping and Gaussian noise of
+    standard deviation ``noise_multiplier * max_grad_norm``. The unit of privacy is
+    whatever one Poisson draw includes or leaves out; in this project, one conversation.
+    """
+    return epsilon_from_rdp(rdp_of(history), delta=delta)

@@ -1,0 +1,197 @@
+"""Noise calibration: from a node's remaining budget to one noise multiplier per run.
+
+A node fixes its noise multiplier once per run, at its first training call, from the
+budget it may spend on the run and the number of steps it plans to take; every later
+call of the run (after a restart too) reuses it. Calibrating per call instead would
+let a node spend its whole budget in the first round.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from federation.errors import ConfigError, PrivacyBudgetExceeded
+from federation.privacy.accounting import epsilon_of, validate_delta
+
+__all__ = ["MAX_NOISE_MULTIPLIER", "RunPlan", "calibrate_noise", "plan_run"]
+
+logger = logging.getLogger(__name__)
+
+MAX_NOISE_MULTIPLIER = 1024.0
+"""Largest noise multiplier tried: beyond it the model would learn nothing anyway."""
+
+_MIN_NOISE_MULTIPLIER = 1e-3
+_RELATIVE_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """The noise a node committed to for one run, stored in its ledger under the run id.
+
+    Attributes
+    ----------
+    noise_multiplier
+        Gaussian noise standard deviation over the clipping norm, for every step of the run.
+    sample_rate
+        Poisson sample rate the plan was computed for (``batch_size / N`` at planning time).
+    planned_steps
+        Steps the plan covers: remaining rounds times steps per round.
+    target_epsilon
+        Total epsilon of the node the plan reaches after ``planned_steps`` steps.
+    created
+        ISO-8601 UTC time the plan was made.
+    """
+
+    noise_multiplier: float
+    sample_rate: float
+    planned_steps: int
+    target_epsilon: float
+    created: str
+
+
+def _check_positive(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < math.inf:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def calibrate_noise(
+    *,
+    history: Sequence[Sequence[object]],
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    target_epsilon: float,
+) -> float:
+    """Smallest noise multiplier whose ``steps`` more steps keep the total at ``target_epsilon``.
+
+    Parameters
+    ----------
+    history
+        ``(noise_multiplier, sample_rate, steps)`` already spent by the node.
+    delta
+        Delta of the node's guarantee.
+    sample_rate
+        Poisson sample rate of the new steps.
+    steps
+        Number of new steps (at least 1).
+    target_epsilon
+        Total epsilon (history included) not to exceed.
+
+    Returns
+    -------
+    float
+        ``z`` with ``epsilon_of(history + [(z, sample_rate, steps)]) <= target_epsilon``,
+        within a relative ``1e-4`` of the smallest such value (found by bisection on
+        ``log z``; epsilon falls monotonically as the noise grows).
+
+    Raises
+    ------
+    PrivacyBudgetExceeded
+        If the history alone already reaches the target, or if even a noise multiplier of
+        :data:`MAX_NOISE_MULTIPLIER` cannot meet it (targets below about 0.1 at
+        ``delta=1e-5`` cannot be certified with the RDP orders Opacus uses).
+    ConfigError
+        If an argument is out of range.
+
+    Notes
+    -----
+    The spend is that of DP-SGD with Poisson sampling at ``sample_rate`` where one
+    conversation is the unit of privacy; calibration itself looks at no data.
+    """
+    delta = validate_delta(delta)
+    sample_rate = _check_positive(sample_rate, "sample_rate")
+    if sample_rate > 1.0:
+        raise ConfigError(f"sample_rate must be at most 1, got {sample_rate!r}")
+    target_epsilon = _check_positive(target_epsilon, "target_epsilon")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+    history = list(history)
+    spent = epsilon_of(history, delta=delta)
+    if spent >= target_epsilon:
+        raise PrivacyBudgetExceeded(
+            f"privacy budget exhausted: epsilon {spent:.4f} already spent (delta {delta:g}) "
+            f"reaches the target {target_epsilon:.4f}; no noise can make more steps fit"
+        )
+
+    def epsilon_at(noise: float) -> float:
+        return epsilon_of([*history, (noise, sample_rate, steps)], delta=delta)
+
+    # Bracket: lo infeasible (or the floor), hi feasible.
+    hi = 1.0
+    while epsilon_at(hi) > target_epsilon:
+        if hi >= MAX_NOISE_MULTIPLIER:
+            raise PrivacyBudgetExceeded(
+                f"privacy budget too small: {steps} steps at sample rate {sample_rate:.4g} cannot be "
+                f"kept within epsilon {target_epsilon:.4f} (spent {spent:.4f}, delta {delta:g}) even "
+                f"with noise multiplier {MAX_NOISE_MULTIPLIER:g}; raise the run's epsilon or take fewer steps"
+            )
+        hi = min(hi * 2.0, MAX_NOISE_MULTIPLIER)
+    lo = hi / 2.0
+    while lo > _MIN_NOISE_MULTIPLIER and epsilon_at(lo) <= target_epsilon:
+        hi, lo = lo, lo / 2.0
+    if lo <= _MIN_NOISE_MULTIPLIER:
+        return hi
+    while hi / lo > 1.0 + _RELATIVE_TOLERANCE:
+        mid = math.sqrt(lo * hi)
+        if epsilon_at(mid) <= target_epsilon:
+            hi = mid
+        else:
+            lo = mid
+    logger.debug("calibrated noise multiplier %.6g for %d steps at q=%.4g", hi, steps, sample_rate)
+    return hi
+
+
+def plan_run(
+    *,
+    history: Sequence[Sequence[object]],
+    delta: float,
+    cap: float,
+    run_epsilon: float,
+    sample_rate: float,
+    planned_steps: int,
+    created: str,
+) -> RunPlan:
+    """Fix a run's noise multiplier from the node's budget.
+
+    The run may take the node to ``min(cap, spent + run_epsilon)``, where ``spent`` is
+    what ``history`` already cost: a run never borrows from the cap beyond its own
+    allowance, and never goes past the cap.
+
+    Raises
+    ------
+    PrivacyBudgetExceeded
+        If the node has nothing left under its cap, or the allowance is too small.
+
+    Notes
+    -----
+    Delta is the node's (fixed for the life of its ledger). The plan only sets the noise;
+    each call is still checked against the cap with the steps and sample rate it really
+    takes, so a plan made for fewer steps or another data size cannot overspend.
+    """
+    cap = _check_positive(cap, "cap (epsilon)")
+    run_epsilon = _check_positive(run_epsilon, "run_epsilon")
+    spent = epsilon_of(history, delta=delta)
+    target = min(cap, spent + run_epsilon)
+    noise = calibrate_noise(
+        history=history, delta=delta, sample_rate=sample_rate, steps=planned_steps, target_epsilon=target
+    )
+    logger.info(
+        "run plan: noise multiplier %.4f for %d steps at sample rate %.4g, epsilon %.4f -> %.4f (cap %.4f)",
+        noise,
+        planned_steps,
+        sample_rate,
+        spent,
+        target,
+        cap,
+    )
+    return RunPlan(
+        noise_multiplier=noise,
+        sample_rate=float(sample_rate),
+        planned_steps=int(planned_steps),
+        target_epsilon=float(target),
+        created=created,
+    )

@@ -1,0 +1,284 @@
+"""The run folder's report: ``report.json`` for programs, ``report.md`` and plots for people."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from federation.io import atomic_write_json, atomic_write_text
+from federation.runconfig import RunSettings
+from federation.history import RunHistory
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("f05", "f1", "precision", "recall", "auprc")
+
+
+def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
+    """Per node: epsilon with its delta, cap, accountant, unit and steps; or the central guarantee."""
+    if run.privacy.mode == "record":
+        return {
+            "guarantee": "record-level DP-SGD at each node",
+            "nodes": {
+                name: {
+                    "epsilon": node.epsilon,
+                    "delta": node.delta,
+                    "cap": node.cap,
+                    "accountant": "rdp",
+                    "unit": "conversation",
+                    "steps": node.steps,
+                    "stopped_for_budget": node.stopped_for_budget,
+                    "declined": {str(r): reason for r, reason in node.declined.items()},
+                }
+                for name, node in sorted(recorder.nodes.items())
+            },
+        }
+    if run.privacy.mode == "central":
+        from federation.privacy.accounting import epsilon_of
+
+        rounds = len(recorder.rounds)
+        epsilon = (
+            epsilon_of([(run.privacy.noise_multiplier, 1.0, rounds)], delta=run.privacy.delta)
+            if run.privacy.noise_multiplier > 0 and rounds
+            else float("inf")
+        )
+        return {
+            "guarantee": "central DP (client-side fixed clipping, Gaussian noise on the aggregate)",
+            "central": {
+                "epsilon": epsilon,
+                "delta": run.privacy.delta,
+                "accountant": "rdp",
+                "unit": "node",
+                "rounds": rounds,
+                "noise_multiplier": run.privacy.noise_multiplier,
+                "clipping_norm": run.privacy.clipping_norm,
+                "sampling": "none assumed (every node every round)",
+            },
+            "nodes": {},
+        }
+    return {"guarantee": "none: no differential privacy in this run", "nodes": {}}
+
+
+def protections(run: RunSettings, *, tls: bool = False, authentication: bool = False, secagg: bool = False) -> dict[str, bool]:
+    """Which protections the run had."""
+    return {
+        "record_level_dp": run.privacy.mode == "record",
+        "central_dp": run.privacy.mode == "central",
+        "secagg_plus": secagg,
+        "tls": tls,
+        "node_authentication": authentication,
+    }
+
+
+def build_report(
+    *,
+    run: RunSettings,
+    config: dict[str, Any],
+    recorder: RunHistory,
+    final: dict[str, Any],
+    federated_final: dict[str, Any],
+    timing: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the README's "run folder" section)."""
+    nodes = {
+        name: {
+            "kind": node.kind,
+            "conversations": node.conversations,
+            "positives": node.positives,
+            "rounds": node.rounds,
+            "missed_rounds": node.missed,
+            "failed": {str(r): reason for r, reason in node.failed.items()},
+            "declined": {str(r): reason for r, reason in node.declined.items()},
+        }
+        for name, node in sorted(recorder.nodes.items())
+    }
+    communication: dict[str, dict[str, dict[str, int]]] = {}
+    for item in recorder.communication:
+        per_node = communication.setdefault(item["node"], {})
+        entry = per_node.setdefault(str(item["round"]), {"sent_bytes": 0, "received_bytes": 0})
+        entry["sent_bytes"] += item["sent_bytes"]
+        entry["received_bytes"] += item["received_bytes"]
+    report = {
+        "run_id": run.run_id,
+        "mode": run.mode,
+        "config": config,
+        "settings": run.to_flat(),
+        "rounds": recorder.rounds,
+        "final": final,
+        "federated_validation": federated_final,
+        "privacy": privacy_section(run, recorder),
+        "protections": protections(run),
+        "nodes": nodes,
+        "timing": timing,
+        "communication": communication,
+        "notes": recorder.notes,
+    }
+    if extra:
+        report.update(extra)
+    return report
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The report for a person: what ran, how it went, what it cost in privacy."""
+    lines = [f"# CESAGRAM-FL run {report['run_id']}", "", f"Mode: **{report['mode']}**.", ""]
+    final = report.get("final") or {}
+    if final:
+        lines += ["## Held-out test set", "", "| metric | value |", "| --- | --- |"]
+        for key in (*METRIC_KEYS, "precision_at_1pct_fpr", "latency_f1", "speed", "erde5", "erde50", "threshold"):
+            if key in final:
+                lines.append(f"| {key} | {_fmt(final[key])} |")
+        lines.append("")
+    comparison = report.get("comparison")
+    if comparison:
+        lines += ["## Against the baselines", ""]
+        lines += [f"- {line}" for line in comparison.get("statements", [])]
+        lines.append("")
+    if report.get("rounds"):
+        lines += [
+            "## Rounds",
+            "",
+            "| round | train loss | F0.5 | AUPRC | max epsilon | trained | declined | failed | seconds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for entry in report["rounds"]:
+            metrics = entry.get("metrics", {})
+            eps = metrics.get("epsilon", {})
+            lines.append(
+                f"| {entry['round']} | {_fmt(entry.get('train_loss'))} | {_fmt(metrics.get('f05'))} | "
+                f"{_fmt(metrics.get('auprc'))} | {_fmt(max(eps.values(), default=None))} | "
+                f"{len(entry.get('participants', []))} | {', '.join(entry.get('declined', {})) or '-'} | "
+                f"{', '.join(entry.get('failed', {})) or '-'} | {_fmt(entry.get('seconds'))} |"
+            )
+        lines.append("")
+    privacy = report["privacy"]
+    lines += ["## Privacy", "", f"Guarantee: {privacy['guarantee']}.", ""]
+    if privacy.get("nodes"):
+        lines += ["| node | epsilon | delta | cap | accountant | unit | steps | stopped for budget |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, p in privacy["nodes"].items():
+            lines.append(
+                f"| {name} | {_fmt(p['epsilon'])} | {p['delta']} | {_fmt(p['cap'])} | {p['accountant']} | "
+                f"{p['unit']} | {p['steps']} | {'yes' if p['stopped_for_budget'] else 'no'} |"
+            )
+        lines.append("")
+    if privacy.get("central"):
+        c = privacy["central"]
+        lines += [f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}).", ""]
+    lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
+    if report.get("nodes"):
+        lines += ["## Nodes", "", "| node | kind | conversations | positives | rounds | failures |", "| --- | --- | --- | --- | --- | --- |"]
+        for name, n in report["nodes"].items():
+            failures = "; ".join(f"round {r}: {why}" for r, why in n["failed"].items()) or "-"
+            lines.append(f"| {name} | {n['kind']} | {n['conversations']} | {n['positives']} | {len(n['rounds'])} | {failures} |")
+        lines.append("")
+    lines += ["## Timing (seconds)", ""] + [f"- {k}: {_fmt(v)}" for k, v in report["timing"].items()] + [""]
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
+    """metrics.png (metrics per round) and epsilon.png (epsilon per node per round)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = report.get("rounds") or []
+    if not rounds:
+        return []
+    xs = [entry["round"] for entry in rounds]
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in METRIC_KEYS:
+        ax.plot(xs, [entry["metrics"].get(key) for entry in rounds], marker="o", label=key)
+    ax.set_xlabel("round")
+    ax.set_ylabel("validation metric (aggregated over nodes)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(run_dir / "metrics.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = sorted({name for entry in rounds for name in entry["metrics"].get("epsilon", {})})
+    for name in names:
+        ax.plot(xs, [entry["metrics"]["epsilon"].get(name) for entry in rounds], marker="o", label=name)
+    ax.set_xlabel("round")
+    ax.set_ylabel("epsilon spent (total, RDP)")
+    if names:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(run_dir / "epsilon.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_report(report: dict[str, Any], run_dir: Path) -> None:
+    """Write report.json, report.md and the plots into the run folder."""
+    atomic_write_json(run_dir / "report.json", report)
+    atomic_write_text(run_dir / "report.md", report_markdown(report))
+    plot_rounds(report, run_dir)
+
+
+
+
+
+
+def model_card(report: dict[str, Any]) -> str:
+    """The bundle's model card: data, privacy guarantee, metrics, threshold and forbidden uses."""
+    settings = report.get("settings", {})
+    final = report.get("final") or {}
+    privacy = report["privacy"]
+    lines = [
+        "# CESAGRAM-FL grooming-risk model",
+        "",
+        f"Run `{report['run_id']}` ({report['mode']}); model `{settings.get('model.name', '?')}` "
+        "(frozen all-MiniLM-L6-v2 message encoder + trained head, or hashed n-grams + linear head).",
+        "",
+        "## Intended use",
+        "",
+        "Triage of chat conversations by trained staff at child helplines, police units and platforms:",
+        "the model ranks conversations and raises early warnings with the lines that drove them.",
+        "",
+        "**It produces leads for trained people, never findings.** Do not use it to decide about a person",
+        "without human review, as evidence in proceedings, for automated account actions, or on",
+        "populations and languages unlike its training data. Scores are not probabilities of guilt.",
+        "",
+        "## Training data",
+        "",
+    ]
+    for name, node in (report.get("nodes") or {}).items():
+        lines.append(f"- {name} ({node['kind']}): {node['conversations']} conversations, {node['positives']} grooming")
+    lines += ["", "## Privacy", "", f"{privacy['guarantee']}."]
+    for name, p in (privacy.get("nodes") or {}).items():
+        lines.append(
+            f"- {name}: epsilon {_fmt(p['epsilon'])} at delta {p['delta']} ({p['accountant']} accountant, "
+            f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
+        )
+    if privacy.get("central"):
+        c = privacy["central"]
+        lines.append(f"- central: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']})")
+    lines += ["", "## Metrics (held-out test set)", ""]
+    lines += [f"- {key}: {_fmt(final[key])}" for key in (*METRIC_KEYS, "latency_f1", "speed", "erde5", "erde50") if key in final]
+    lines += [
+        "",
+        "## Decision threshold",
+        "",
+        f"{_fmt(final.get('threshold'))}, chosen to maximise F0.5 on validation data (precision weighs more than recall).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""The flat, typed run configuration that reaches the ServerApp and every node.
+
+Flower's run config holds flat scalars only. Hydra composes and validates in the entry
+points; what crosses into Flower is :class:`RunSettings` flattened to dotted kebab-case
+keys (``train.batch-size``), and each app turns it back into the same typed object. This
+module is the one place that spells out those keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from federation.errors import ConfigError
+from federation.models.spec import ModelSpec
+from federation.training import TrainSettings
+
+Scalar = bool | int | float | str
+T = TypeVar("T")
+
+PRIVACY_MODES = ("record", "none", "central")
+STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum")
+RUN_MODES = ("federated", "centralized", "local")
+
+
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def _check_positive(key: str, value: float, *, strict: bool = True) -> None:
+    if (value <= 0) if strict else (value < 0):
+        raise ConfigError(f"{key}={value!r} must be {'> 0' if strict else '>= 0'}")
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """How a run protects the conversations.
+
+    Notes
+    -----
+    ``record``: DP-SGD at each node, one conversation is the unit; ``epsilon`` is what this
+    run may spend per node, ``cap`` the node's lifetime cap (in simulation the researcher is
+    every node's operator; a real node takes its cap from its own node config only).
+    ``central``: Flower's client-side fixed clipping wrapper adds Gaussian noise to the sum
+    of clipped node updates; the unit is a whole node.
+    """
+
+    mode: str = "record"
+    epsilon: float = 8.0
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    sample_rate: float | None = None
+    cap: float | None = None
+    noise_multiplier: float = 1.0
+    clipping_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_choice("privacy.mode", self.mode, PRIVACY_MODES)
+        if self.mode == "record":
+            _check_positive("privacy.epsilon", self.epsilon)
+            if not 0 < self.delta < 1:
+                raise ConfigError(f"privacy.delta={self.delta!r} must be in (0, 1), e.g. 1e-5")
+            _check_positive("privacy.max_grad_norm", self.max_grad_norm)
+            if self.sample_rate is not None and not 0 < self.sample_rate <= 1:
+                raise ConfigError(f"privacy.sample_rate={self.sample_rate!r} must be in (0, 1] or null")
+            if self.cap is not None:
+                _check_positive("privacy.cap", self.cap)
+        if self.mode == "central":
+            _check_positive("privacy.noise_multiplier", self.noise_multiplier, strict=False)
+            _check_positive("privacy.clipping_norm", self.clipping_norm)
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """Which ``flwr.serverapp.strategy`` aggregates, with its own parameters."""
+
+    name: str = "fedavg"
+    fraction_train: float = 1.0
+    proximal_mu: float = 0.0
+    eta: float = 0.01
+    eta_l: float = 0.003
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    tau: float = 1e-3
+    beta: float = 0.2
+    num_malicious_nodes: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("strategy.name", self.name, STRATEGIES)
+        if not 0 < self.fraction_train <= 1:
+            raise ConfigError(f"strategy.fraction_train={self.fraction_train!r} must be in (0, 1]")
+        _check_positive("strategy.proximal_mu", self.proximal_mu, strict=False)
+        if not 0 <= self.beta < 0.5:
+            raise ConfigError(f"strategy.beta={self.beta!r} must be in [0, 0.5)")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Validation split, histogram resolution and the early-warning rule."""
+
+    validation_fraction: float = 0.2
+    histogram_bins: int = 200
+    early_k: int = 5
+    early_last: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(
+                f"evaluation.validation_fraction={self.validation_fraction!r} must be in (0, 1)"
+            )
+        if self.histogram_bins < 10:
+            raise ConfigError(f"evaluation.histogram_bins={self.histogram_bins!r} must be >= 10")
+        if not 1 <= self.early_k <= self.early_last:
+            raise ConfigError(
+                f"evaluation.early_k={self.early_k!r} must be between 1 and evaluation.early_last={self.early_last}"
+            )
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything the ServerApp and the nodes need to know about one run."""
+
+    run_id: str
+    run_dir: str
+    rounds: int
+    nodes: int
+    seed: int = 0
+    mode: str = "federated"
+    node_kinds: str = ""  # comma-separated, one per node (simulation)
+    data_dir: str = ""  # simulation: node-{i}.jsonl live here
+    test_path: str = ""  # simulation: the held-out test file the server scores at the end
+    ledger_dir: str = ""  # simulation: node-{i}.json privacy ledgers live here
+    cache_dir: str = ""
+    min_nodes: int = 0  # 0 = every node
+    timeout_s: float = 3600.0
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(name="minilm", hidden=128, window=3, dropout=0.1))
+    train: TrainSettings = field(
+        default_factory=lambda: TrainSettings(local_epochs=1.0, batch_size=32, learning_rate=3e-3)
+    )
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    strategy: StrategySettings = field(default_factory=StrategySettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+
+    def __post_init__(self) -> None:
+        _check_choice("mode", self.mode, RUN_MODES)
+        if self.rounds < 1:
+            raise ConfigError(f"rounds={self.rounds!r} must be >= 1")
+        if self.nodes < 1:
+            raise ConfigError(f"federation.nodes={self.nodes!r} must be >= 1")
+        if self.min_nodes < 0 or self.min_nodes > self.nodes:
+            raise ConfigError(
+                f"federation.min_nodes={self.min_nodes!r} must be between 1 and federation.nodes={self.nodes} "
+                "(or null for every node)"
+            )
+        if self.strategy.name == "krum" and self.nodes < 2 * self.strategy.num_malicious_nodes + 3:
+            raise ConfigError(
+                f"strategy.num_malicious_nodes={self.strategy.num_malicious_nodes} needs "
+                f"federation.nodes >= {2 * self.strategy.num_malicious_nodes + 3} for Krum"
+            )
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in self.node_kinds.split(",") if k)
+
+    @property
+    def required_nodes(self) -> int:
+        """Nodes a round needs: ``min_nodes`` or, when unset, every node."""
+        return self.min_nodes or self.nodes
+
+    def to_flat(self) -> dict[str, Scalar]:
+        """Flat ``{"train.batch-size": 32, ...}`` for Flower's run config (None values left out)."""
+        return flatten(self)
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> RunSettings:
+        """Rebuild and validate the settings from a Flower run config."""
+        return unflatten(cls, flat)
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Scalar]:
+    """Flatten a dataclass of scalars and nested dataclasses into dotted kebab-case keys."""
+    flat: dict[str, Scalar] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + _key(f.name)
+        if dataclasses.is_dataclass(value):
+            flat.update(flatten(value, key + "."))
+        elif value is not None:
+            flat[key] = value
+    return flat
+
+
+def _scalar_types(annotation: Any) -> tuple[type, ...]:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    return (annotation,)
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = typing.get_args(annotation)
+        if value in choices:
+            return value
+        raise ConfigError(f"run config key {key!r}: {value!r} is not one of {', '.join(map(str, choices))}")
+    allowed = _scalar_types(annotation)
+    if bool in allowed:
+        if isinstance(value, bool):
+            return value
+    elif int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif str in allowed and isinstance(value, str):
+        return value
+    names = " or ".join(t.__name__ for t in allowed)
+    raise ConfigError(f"run config key {key!r}: expected {names}, got {type(value).__name__} {value!r}")
+
+
+def unflatten(cls: type[T], flat: Mapping[str, Any], prefix: str = "") -> T:
+    """Inverse of :func:`flatten`: missing keys take the dataclass defaults."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = prefix + _key(f.name)
+        annotation = hints[f.name]
+        if dataclasses.is_dataclass(annotation):
+            kwargs[f.name] = unflatten(annotation, flat, key + ".")
+        elif key in flat:
+            kwargs[f.name] = _coerce(key, flat[key], annotation)
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"run config: {error}") from None

@@ -1,0 +1,632 @@
+"""The one local training loop and the one evaluation, DP or not.
+
+Nodes (the Flower ClientApp), the centralised and local-only baselines and the tests
+all call :func:`train` and :func:`evaluate`; a node that must account for its privacy
+spend calls :func:`train_with_ledger`, which wraps :func:`train` between a budget check
+and a ledger write.
+
+Each step, each sampled conversation contributes one random window of up to
+``train_window`` consecutive messages ending at a random message: the head learns to
+score conversations that are still growing (early detection), while one conversation
+stays one unit of privacy.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import secrets
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from torch import nn
+
+from federation.errors import ConfigError, DataError, LedgerError, PrivacyBudgetExceeded
+from federation.models.features import FeatureSet
+from federation.models.weights import head_arrays, load_head_arrays
+from federation.models.windows import conversation_scores
+from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_delta
+from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
+from federation.privacy.plan import plan_run
+
+__all__ = [
+    "DPParams",
+    "EvalResult",
+    "TrainResult",
+    "TrainSettings",
+    "evaluate",
+    "steps_per_call",
+    "train",
+    "train_with_ledger",
+]
+
+logger = logging.getLogger(__name__)
+
+OptimizerName = Literal["adam", "sgd"]
+_OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+_CAP_SLACK = 1e-9
+_HOOK_WARNING = "Full backward hook is firing when gradients are computed with respect to module outputs"
+
+
+def _bad(field: str, value: object, need: str) -> ConfigError:
+    return ConfigError(f"training setting {field} must be {need}, got {value!r}")
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """How one local training call trains (the same for DP and non-DP training).
+
+    Attributes
+    ----------
+    local_epochs
+        Passes over the node's data per call; the call takes
+        ``ceil(local_epochs * N / batch_size)`` steps (fractions allowed).
+    batch_size
+        Batch size; with DP the *expected* one, as the Poisson sample rate is
+        ``batch_size / N`` (capped at 1).
+    learning_rate, weight_decay
+        Of the optimizer.
+    optimizer
+        ``"adam"`` or ``"sgd"``.
+    proximal_mu
+        FedProx's proximal weight (0 is plain FedAvg local training).
+    train_window
+        Messages per training window.
+    seed
+        Seeds window positions, dropout and (without DP) batch order. Never the DP
+        sampling or noise, which are drawn from fresh OS entropy.
+    """
+
+    local_epochs: float
+    batch_size: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    optimizer: OptimizerName = "adam"
+    proximal_mu: float = 0.0
+    train_window: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.local_epochs) or self.local_epochs <= 0:
+            raise _bad("local_epochs", self.local_epochs, "a positive number")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise _bad("batch_size", self.batch_size, "a positive integer")
+        if not _is_number(self.learning_rate) or self.learning_rate <= 0:
+            raise _bad("learning_rate", self.learning_rate, "a positive number")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise _bad("weight_decay", self.weight_decay, "a number >= 0")
+        if self.optimizer not in _OPTIMIZERS:
+            raise _bad("optimizer", self.optimizer, f"one of {', '.join(_OPTIMIZERS)}")
+        if not _is_number(self.proximal_mu) or self.proximal_mu < 0:
+            raise _bad("proximal_mu", self.proximal_mu, "a number >= 0 (0 turns FedProx off)")
+        if not _is_int(self.train_window) or self.train_window < 1:
+            raise _bad("train_window", self.train_window, "a positive integer")
+        if not _is_int(self.seed):
+            raise _bad("seed", self.seed, "an integer")
+
+
+@dataclass(frozen=True, slots=True)
+class DPParams:
+    """DP-SGD mechanism of one training call.
+
+    Attributes
+    ----------
+    noise_multiplier
+        Noise standard deviation over ``max_grad_norm``; must be positive (use
+        ``dp=None`` for non-private training).
+    max_grad_norm
+        Per-conversation gradient clipping norm.
+    delta
+        Delta at which the call's epsilon is reported.
+    noise_seed
+        Tests only: seeds Poisson sampling and noise. ``None`` (the default) draws them
+        from OS entropy. Anyone who knows the seed can subtract the noise, so a seeded
+        run has no privacy guarantee.
+    """
+
+    noise_multiplier: float
+    max_grad_norm: float
+    delta: float
+    noise_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.noise_multiplier) or self.noise_multiplier <= 0:
+            raise ConfigError(
+                f"privacy noise_multiplier must be a positive number, got {self.noise_multiplier!r}; "
+                "train without DP explicitly instead of with zero noise"
+            )
+        if not _is_number(self.max_grad_norm) or self.max_grad_norm <= 0:
+            raise ConfigError(f"privacy max_grad_norm must be a positive number, got {self.max_grad_norm!r}")
+        validate_delta(self.delta, name="privacy delta")
+        if self.noise_seed is not None and not _is_int(self.noise_seed):
+            raise ConfigError(f"noise_seed must be an integer or None, got {self.noise_seed!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What one training call gives back.
+
+    Attributes
+    ----------
+    arrays
+        The trained head's weights (``head_arrays`` order, no ``_module.`` prefix).
+    num_examples
+        Conversations at the node (N), the FedAvg weight.
+    steps
+        Optimizer steps taken (with DP, also the steps accounted).
+    train_loss
+        Mean training loss over the steps' batches (NaN if every batch was empty).
+        Computed on private data and *not* covered by DP.
+    seconds
+        Wall time of the call.
+    noise_multiplier, sample_rate
+        The DP mechanism (None without DP).
+    epsilon, delta, accountant
+        With DP: epsilon at ``delta`` (RDP accountant). From :func:`train`, the spend of
+        this call alone; from :func:`train_with_ledger`, the node's total after the call.
+    """
+
+    arrays: list[np.ndarray]
+    num_examples: int
+    steps: int
+    train_loss: float
+    seconds: float
+    noise_multiplier: float | None = None
+    sample_rate: float | None = None
+    epsilon: float | None = None
+    delta: float | None = None
+    accountant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """Evaluation of a head on a node's conversations.
+
+    Attributes
+    ----------
+    loss
+        Mean binary cross-entropy of the conversation scores (0.0 when there is no
+        conversation, with ``num_examples`` 0).
+    scores
+        float32 ``[N]`` conversation scores: the highest sigmoid score over the windows
+        ending at each message.
+    labels
+        int64 ``[N]``.
+    num_examples
+        N.
+
+    Notes
+    -----
+    ``scores`` and ``labels`` are per conversation: they stay in the node's process,
+    callers turn them into aggregate metrics before anything leaves the node.
+    """
+
+    loss: float
+    scores: np.ndarray
+    labels: np.ndarray
+    num_examples: int
+
+
+def _effective_batch(settings: TrainSettings, n: int) -> int:
+    return min(settings.batch_size, n)
+
+
+def steps_per_call(settings: TrainSettings, num_examples: int) -> int:
+    """Steps one call takes: ``ceil(local_epochs * N / min(batch_size, N))``."""
+    if num_examples < 1:
+        raise DataError("the node has no training conversations; give it data or leave it out of training")
+    return max(1, math.ceil(settings.local_epochs * num_examples / _effective_batch(settings, num_examples)))
+
+
+def _window_ends(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One uniformly random end (1..length) per conversation; 0 for empty ones."""
+    return np.minimum(lengths, 1 + np.floor(rng.random(lengths.shape) * lengths).astype(np.int64))
+
+
+def _shuffled_batches(n: int, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless fixed-size batches over successive random permutations (non-DP sampling)."""
+    pending = np.zeros(0, dtype=np.int64)
+    while True:
+        while pending.size < batch:
+            pending = np.concatenate([pending, rng.permutation(n)])
+        yield pending[:batch]
+        pending = pending[batch:]
+
+
+def _poisson_batches(n: int, rate: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless Poisson batches: each conversation in independently with probability ``rate``."""
+    while True:
+        yield np.flatnonzero(rng.random(n) < rate)
+
+
+def _build_optimizer(params: Sequence[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
+def _add_proximal_gradient(params: Sequence[nn.Parameter], anchor: Sequence[torch.Tensor], mu: float) -> None:
+    """Add FedProx's ``mu * (w - w_global)`` to each gradient (data-independent)."""
+    with torch.no_grad():
+        for param, reference in zip(params, anchor, strict=True):
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            param.grad.add_(param.detach() - reference, alpha=mu)
+
+
+def _loss(model: nn.Module, batch) -> torch.Tensor:
+    logits = model(batch.x, batch.mask, batch.speaker)
+    return F.binary_cross_entropy_with_logits(logits, batch.labels)
+
+
+def _device_of(head: nn.Module) -> torch.device:
+    for param in head.parameters():
+        return param.device
+    return torch.device("cpu")
+
+
+def train(
+    *,
+    head: nn.Module,
+    data: FeatureSet,
+    settings: TrainSettings,
+    dp: DPParams | None,
+    global_arrays: list[np.ndarray] | None = None,
+) -> TrainResult:
+    """Train a copy of ``head`` on the node's conversations and return its weights.
+
+    Parameters
+    ----------
+    head
+        The model to start from; never modified (a deep copy is trained).
+    data
+        The node's training conversations.
+    settings
+        Loop settings.
+    dp
+        DP-SGD mechanism, or None for non-private training.
+    global_arrays
+        Weights to start from (the round's global model); also FedProx's anchor. When
+        None, training starts from, and FedProx anchors at, ``head``'s weights.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    DataError
+        If ``data`` holds no conversation.
+    ConfigError
+        If the head has layers Opacus cannot compute per-sample gradients for.
+
+    Notes
+    -----
+    With ``dp``: DP-SGD through Opacus (``GradSampleModule`` + ``DPOptimizer``). Each step
+    Poisson-samples conversations at rate ``q = min(1, batch_size / N)`` (a step whose
+    sample is empty still adds noise and counts), clips each conversation's gradient to
+    ``max_grad_norm``, adds Gaussian noise of std ``noise_multiplier * max_grad_norm`` and
+    divides by the expected batch size ``q * N``. One conversation is the unit of
+    privacy: it contributes one window per step at most. Sampling and noise come from
+    OS entropy unless ``dp.noise_seed`` is set (tests only).
+
+    The FedProx term ``mu/2 * ||w - w_global||^2`` has gradient ``mu * (w - w_global)``,
+    which does not depend on data; Opacus's per-sample gradients would not capture it
+    anyway, so it is added to the gradient after clipping and noise, costing no privacy.
+    Weight decay is likewise data-independent (applied by the inner optimizer).
+
+    ``train_loss`` is a plain statistic of private data, not protected by DP.
+    """
+    n = len(data)
+    steps = steps_per_call(settings, n)
+    batch_size = _effective_batch(settings, n)
+    started = time.perf_counter()
+
+    if isinstance(head, GradSampleModule):
+        head = head._module  # never wrap a wrapped module (hooks would be added twice)
+    model = copy.deepcopy(head)
+    if global_arrays is not None:
+        load_head_arrays(model, global_arrays)
+    model.train()
+    device = _device_of(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchor = [p.detach().clone() for p in params] if settings.proximal_mu > 0 else []
+    optimizer = _build_optimizer(params, settings)
+    window_rng = np.random.default_rng(settings.seed)
+    lengths = data.lengths
+
+    sample_rate: float | None = None
+    wrapped: GradSampleModule | None = None
+    dp_optimizer: DPOptimizer | None = None
+    if dp is None:
+        batches = _shuffled_batches(n, batch_size, np.random.default_rng([settings.seed, 1]))
+    else:
+        sample_rate = batch_size / n
+        secret = secrets.randbits(63) if dp.noise_seed is None else int(dp.noise_seed)
+        if dp.noise_seed is not None:
+            logger.warning("DP noise and sampling are seeded (noise_seed): no privacy guarantee, tests only")
+        batches = _poisson_batches(n, sample_rate, np.random.default_rng([secret, 0]))
+        generator = torch.Generator(device=device)
+        generator.manual_seed(secret)
+        try:
+            wrapped = GradSampleModule(model, batch_first=True, loss_reduction="mean")
+        except Exception as error:  # opacus raises several types for unsupported layers
+            raise ConfigError(
+                f"head {type(head).__name__} cannot be trained with DP-SGD ({type(error).__name__}: {error}); "
+                "use a head built from Opacus-supported layers"
+            ) from None
+        dp_optimizer = DPOptimizer(
+            optimizer,
+            noise_multiplier=dp.noise_multiplier,
+            max_grad_norm=dp.max_grad_norm,
+            expected_batch_size=batch_size,
+            loss_reduction="mean",
+            generator=generator,
+        )
+
+    losses: list[tuple[float, int]] = []
+    empty_steps = 0
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]), warnings.catch_warnings():
+        # Opacus's backward hooks on a first layer whose input needs no gradient: harmless.
+        warnings.filterwarnings("ignore", message=_HOOK_WARNING)
+        torch.manual_seed(settings.seed)  # dropout only; the DP noise has its own generator
+        for _, indices in zip(range(steps), batches):
+            ends = _window_ends(lengths[indices], window_rng)
+            if dp_optimizer is None:
+                optimizer.zero_grad(set_to_none=True)
+                batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
+                loss = _loss(model, batch)
+                loss.backward()
+                losses.append((float(loss.detach()), len(indices)))
+                if anchor:
+                    _add_proximal_gradient(params, anchor, settings.proximal_mu)
+                optimizer.step()
+                continue
+            dp_optimizer.zero_grad(set_to_none=True)
+            if len(indices):
+                batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
+                loss = _loss(wrapped, batch)
+                loss.backward()
+                losses.append((float(loss.detach()), len(indices)))
+            else:
+                # An empty Poisson sample is a real step: zero clipped sum, full noise.
+                empty_steps += 1
+                for param in params:
+                    param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+            if dp_optimizer.pre_step():  # clip, sum, add noise, scale by the expected batch
+                if anchor:
+                    _add_proximal_gradient(params, anchor, settings.proximal_mu)
+                dp_optimizer.original_optimizer.step()
+    if wrapped is not None:
+        dp_optimizer.zero_grad(set_to_none=True)
+        wrapped.cleanup()
+    model.eval()
+
+    seen = sum(count for _, count in losses)
+    train_loss = sum(value * count for value, count in losses) / seen if seen else math.nan
+    result = TrainResult(
+        arrays=head_arrays(model),
+        num_examples=n,
+        steps=steps,
+        train_loss=float(train_loss),
+        seconds=time.perf_counter() - started,
+    )
+    if dp is not None:
+        result = replace(
+            result,
+            noise_multiplier=float(dp.noise_multiplier),
+            sample_rate=sample_rate,
+            epsilon=epsilon_of([(dp.noise_multiplier, sample_rate, steps)], delta=dp.delta),
+            delta=float(dp.delta),
+            accountant=ACCOUNTANT,
+        )
+    logger.debug(
+        "trained %d steps on %d conversations (%d empty Poisson batches), loss %.4f, %.2f s",
+        steps,
+        n,
+        empty_steps,
+        result.train_loss,
+        result.seconds,
+    )
+    return result
+
+
+def evaluate(*, head: nn.Module, data: FeatureSet, window: int) -> EvalResult:
+    """Score each conversation as it would be in deployment and compute the loss.
+
+    Parameters
+    ----------
+    head
+        The model; its training mode is restored afterwards, its weights untouched.
+    data
+        Conversations to evaluate.
+    window
+        Messages per scored window.
+
+    Returns
+    -------
+    EvalResult
+        Conversation scores (the highest window score, as deployed) and the binary
+        cross-entropy of those scores against the labels.
+    """
+    labels = np.asarray(data.labels, dtype=np.int64)
+    if len(data) == 0:
+        return EvalResult(loss=0.0, scores=np.zeros(0, dtype=np.float32), labels=labels, num_examples=0)
+    if isinstance(head, GradSampleModule):
+        head = head._module
+    scores = conversation_scores(head, data, window=window)
+    clipped = np.clip(scores.astype(np.float64), 1e-7, 1.0 - 1e-7)
+    loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped)))
+    return EvalResult(loss=loss, scores=scores, labels=labels, num_examples=len(data))
+
+
+def train_with_ledger(
+    *,
+    ledger_path: Path,
+    run_id: str,
+    round: int,
+    planned_rounds: int,
+    run_epsilon: float,
+    cap: float,
+    delta: float,
+    head: nn.Module,
+    data: FeatureSet,
+    settings: TrainSettings,
+    dp_clip: float,
+    global_arrays: list[np.ndarray] | None = None,
+    lock_timeout_s: float = 3600.0,
+) -> TrainResult:
+    """DP-train under the node's privacy ledger: check the budget, train, record, return.
+
+    Parameters
+    ----------
+    ledger_path
+        The node's ledger; it must exist (see ``PrivacyLedger.create``).
+    run_id
+        The federation run; its noise plan is made at its first call and reused after.
+    round
+        Round number (1-based) of this call.
+    planned_rounds
+        Rounds the run plans; with the steps per call it sizes the run's noise plan.
+    run_epsilon
+        Epsilon the run may add to what the node has already spent.
+    cap
+        The node's own cap (node config, never the training config). The effective cap
+        is the smaller of this and the ledger's cap.
+    delta
+        The node's delta; must equal the ledger's.
+    head, data, settings, global_arrays
+        As for :func:`train`.
+    dp_clip
+        Per-conversation clipping norm.
+    lock_timeout_s
+        How long to wait for another process holding the ledger.
+
+    Returns
+    -------
+    TrainResult
+        With ``epsilon`` the node's total spend after this call (all runs), at ``delta``.
+
+    Raises
+    ------
+    LedgerError
+        Missing, corrupt or inconsistent ledger, or another delta: nothing is trained.
+    PrivacyBudgetExceeded
+        If this call would take the node past its cap; nothing is changed (ledger bytes
+        and ``head`` as before).
+
+    Notes
+    -----
+    Holds an exclusive lock on ``<ledger>.lock`` from loading the ledger to recording
+    the spend, so concurrent processes of one node cannot spend the same budget twice.
+    The noise multiplier is fixed once per run from ``min(cap, spent + run_epsilon)`` and
+    the steps of the rounds still to come (``planned_rounds - round + 1`` calls); a run
+    resumed after a restart reuses it. Every call is checked against the cap with the
+    sample rate and steps it really takes. The spend is written (atomically) before the
+    weights are returned; if writing fails, the weights are discarded.
+    """
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise ConfigError(f"run id must be a non-empty string, got {run_id!r}")
+    if not _is_int(round) or round < 1:
+        raise ConfigError(f"round must be a positive integer, got {round!r}")
+    if not _is_int(planned_rounds) or planned_rounds < 1:
+        raise ConfigError(f"planned_rounds must be a positive integer, got {planned_rounds!r}")
+    if not _is_number(cap) or cap <= 0:
+        raise ConfigError(f"node privacy cap (epsilon) must be a positive number, got {cap!r}")
+    if not _is_number(dp_clip) or dp_clip <= 0:
+        raise ConfigError(f"privacy max_grad_norm must be a positive number, got {dp_clip!r}")
+    delta = validate_delta(delta, name="privacy delta")
+    n = len(data)
+    steps = steps_per_call(settings, n)
+    sample_rate = _effective_batch(settings, n) / n
+
+    with ledger_lock(Path(ledger_path), timeout_s=lock_timeout_s):
+        ledger = PrivacyLedger.open(Path(ledger_path))
+        if ledger.delta != delta:
+            raise LedgerError(
+                f"privacy ledger {ledger.path} was kept at delta {ledger.delta:g}, this node is configured "
+                f"with delta {delta:g}; a ledger keeps one delta for life: set the node's delta back"
+            )
+        effective_cap = min(float(cap), ledger.cap)
+        if cap > ledger.cap:
+            logger.warning(
+                "node cap %g is above the ledger's cap %g; using %g (raising a ledger's cap is an operator act)",
+                cap,
+                ledger.cap,
+                ledger.cap,
+            )
+        history = ledger.history
+        spent = epsilon_of(history, delta=delta)
+        plan = ledger.runs.get(run_id)
+        new_plan = None
+        if plan is None:
+            if round > planned_rounds:
+                raise ConfigError(
+                    f"round {round} is past the run's planned_rounds {planned_rounds}; set planned_rounds to the run's rounds"
+                )
+            new_plan = plan = plan_run(
+                history=history,
+                delta=delta,
+                cap=effective_cap,
+                run_epsilon=run_epsilon,
+                sample_rate=sample_rate,
+                planned_steps=steps * (planned_rounds - round + 1),
+                created=utc_now(),
+            )
+        elif plan.sample_rate != sample_rate:
+            logger.warning(
+                "sample rate %.4g differs from the run plan's %.4g (data size changed); accounting uses the real one",
+                sample_rate,
+                plan.sample_rate,
+            )
+        needed = epsilon_of([*history, (plan.noise_multiplier, sample_rate, steps)], delta=delta)
+        if needed > effective_cap + _CAP_SLACK:
+            raise PrivacyBudgetExceeded(
+                f"privacy budget exceeded: this call ({steps} steps) would take the node from epsilon "
+                f"{spent:.4f} to {needed:.4f}, past its cap {effective_cap:.4f} (delta {delta:g}); "
+                "nothing was trained or recorded: stop training this node or have its operator raise the cap"
+            )
+        if needed > plan.target_epsilon + _CAP_SLACK:
+            logger.warning(
+                "run %s goes past its planned epsilon %.4f (now %.4f): more calls than planned",
+                run_id,
+                plan.target_epsilon,
+                needed,
+            )
+        dp = DPParams(noise_multiplier=plan.noise_multiplier, max_grad_norm=float(dp_clip), delta=delta)
+        result = train(head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays)
+        entry = ledger.record(
+            run_id=run_id,
+            round=round,
+            steps=result.steps,
+            noise_multiplier=plan.noise_multiplier,
+            sample_rate=sample_rate,
+            plan=new_plan,
+        )
+    logger.info(
+        "round %d: %d DP steps, node epsilon %.4f of cap %.4f (delta %g)",
+        round,
+        result.steps,
+        entry.epsilon_after,
+        effective_cap,
+        delta,
+    )
+    return replace(result, epsilon=entry.epsilon_after, delta=delta, accountant=ACCOUNTANT)

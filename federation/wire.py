@@ -1,0 +1,68 @@
+"""What travels between the ServerApp and the nodes: record names, metric keys, error codes.
+
+One place spells every key (kebab-case, as Flower does), so server and node cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from flwr.app import ArrayRecord
+
+# Flower error codes used by a node's reply (Flower's own codes are small integers).
+DECLINED_BUDGET = 4001  # the node's privacy cap would be exceeded: it declines the round
+FAILED = 4002  # the node failed (bad data, unexpected error)
+
+
+class ConfigKeys:
+    """Record names and keys of train/evaluate messages and replies."""
+
+    ARRAYS_RECORD = "arrays"
+    CONFIG_RECORD = "config"
+    METRICS_RECORD = "metrics"
+    NODE_RECORD = "node"
+
+    SERVER_ROUND = "server-round"
+    THRESHOLD = "threshold"
+
+    NODE_NAME = "name"
+    NODE_KIND = "kind"
+    CAP = "cap"
+    DELTA = "delta"
+    CONVERSATIONS = "conversations"
+    POSITIVES = "positives"
+
+    NUM_EXAMPLES = "num-examples"
+    TRAIN_LOSS = "train-loss"
+    EVAL_LOSS = "eval-loss"
+    EPSILON = "epsilon"
+    STEPS = "steps"
+    TRAIN_SECONDS = "train-seconds"
+    ENCODE_SECONDS = "encode-seconds"
+    EVAL_SECONDS = "eval-seconds"
+    HIST_POS = "hist-pos"
+    HIST_NEG = "hist-neg"
+    EARLY_PREFIX = "early-"
+
+
+def arrays_to_record(arrays: Sequence[np.ndarray]) -> ArrayRecord:
+    """Weights as an ArrayRecord (keys "0", "1", ... in state_dict order)."""
+    return ArrayRecord([np.ascontiguousarray(a, dtype=np.float32) for a in arrays])
+
+
+def record_to_arrays(record: ArrayRecord) -> list[np.ndarray]:
+    """The weights of an ArrayRecord, in order."""
+    return record.to_numpy_ndarrays()
+
+
+def message_bytes(message: object) -> int:
+    """Bytes of a message's records (weights, metrics, configs) as Flower counts them."""
+    content = getattr(message, "content", None)
+    if content is None:
+        return 0
+    return int(
+        sum(record.count_bytes() for record in content.array_records.values())
+        + sum(record.count_bytes() for record in content.metric_records.values())
+        + sum(record.count_bytes() for record in content.config_records.values())
+    )

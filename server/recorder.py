@@ -1,0 +1,163 @@
+"""What happened in a run, round by round, as the server saw it: the raw material of the report.
+
+Only aggregates arrive here: per-node counts, losses, epsilon spent, bytes moved, and the
+reasons a node declined or failed. The recorder also appends one line per round to
+``progress.jsonl`` so that whoever launched the run can print progress as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flwr.app import Message
+
+from federation.histograms import ScoreHistogram
+from federation.history import NodeRecord, RunHistory
+from federation.wire import DECLINED_BUDGET, ConfigKeys, message_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRecorder(RunHistory):
+    """Collects rounds, nodes, privacy and communication from Flower replies."""
+
+    progress_path: Path | None = None
+    last_histogram: ScoreHistogram | None = None
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    _names: dict[int, str] = field(default_factory=dict)
+    _round_started: float = 0.0
+    _current: dict[str, Any] = field(default_factory=dict)
+
+    # -- naming ---------------------------------------------------------------------------
+    def _node(self, node_id: int, reply: Message | None = None) -> NodeRecord:
+        if reply is not None and not reply.has_error() and ConfigKeys.NODE_RECORD in reply.content:
+            info = reply.content[ConfigKeys.NODE_RECORD]
+            name = str(info[ConfigKeys.NODE_NAME])
+            self._names[node_id] = name
+            node = self.nodes.setdefault(name, NodeRecord(name=name))
+            node.kind = str(info.get(ConfigKeys.NODE_KIND, node.kind))
+            node.conversations = int(info.get(ConfigKeys.CONVERSATIONS, node.conversations))
+            node.positives = int(info.get(ConfigKeys.POSITIVES, node.positives))
+            node.cap = float(info[ConfigKeys.CAP]) if ConfigKeys.CAP in info else node.cap
+            node.delta = float(info[ConfigKeys.DELTA]) if ConfigKeys.DELTA in info else node.delta
+            return node
+        name = self._names.get(node_id)
+        if name is None and reply is not None and reply.has_error():
+            reason = reply.error.reason or ""
+            name = reason.split(":", 1)[0] if ":" in reason else None
+        name = name or f"node-id-{node_id}"
+        self._names.setdefault(node_id, name)
+        return self.nodes.setdefault(name, NodeRecord(name=name))
+
+    # -- rounds ---------------------------------------------------------------------------
+    def start_round(self, server_round: int) -> None:
+        self._round_started = time.perf_counter()
+        self._current = {"round": server_round, "participants": [], "declined": {}, "failed": {}, "missed": []}
+
+    def on_train(self, server_round: int, sent: Sequence[Message], replies: Iterable[Message]) -> list[Message]:
+        """Record train replies; return the successful ones for aggregation."""
+        replies = list(replies)
+        answered = {reply.metadata.src_node_id for reply in replies}
+        for message in sent:
+            if message.metadata.dst_node_id not in answered:
+                node = self._node(message.metadata.dst_node_id)
+                node.missed.append(server_round)
+                self._current["missed"].append(node.name)
+        ok: list[Message] = []
+        losses: list[tuple[float, int]] = []
+        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in sent}
+        for reply in replies:
+            node_id = reply.metadata.src_node_id
+            node = self._node(node_id, reply)
+            received = 0
+            if reply.has_error():
+                reason = reply.error.reason or f"error code {reply.error.code}"
+                if reply.error.code == DECLINED_BUDGET:
+                    node.declined[server_round] = reason
+                    self._current["declined"][node.name] = reason
+                else:
+                    node.failed[server_round] = reason
+                    self._current["failed"][node.name] = reason
+                log.warning("round %d: %s", server_round, reason)
+            else:
+                metrics = reply.content[ConfigKeys.METRICS_RECORD]
+                node.rounds.append(server_round)
+                node.epsilon = float(metrics[ConfigKeys.EPSILON])
+                node.steps += int(metrics[ConfigKeys.STEPS])
+                node.train_seconds += float(metrics[ConfigKeys.TRAIN_SECONDS])
+                node.encode_seconds = max(node.encode_seconds, float(metrics[ConfigKeys.ENCODE_SECONDS]))
+                losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
+                self._current["participants"].append(node.name)
+                received = message_bytes(reply)
+                ok.append(reply)
+            self.communication.append(
+                {
+                    "round": server_round,
+                    "node": node.name,
+                    "phase": "train",
+                    "sent_bytes": sent_bytes.get(node_id, 0),
+                    "received_bytes": received,
+                }
+            )
+        total = sum(n for _, n in losses)
+        self._current["train_loss"] = sum(l * n for l, n in losses) / total if total else None
+        return ok
+
+    def on_evaluate(self, server_round: int, sent: Sequence[Message], replies: Iterable[Message]) -> list[Message]:
+        """Record evaluate replies; return the successful ones."""
+        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in sent}
+        ok: list[Message] = []
+        for reply in replies:
+            node = self._node(reply.metadata.src_node_id, reply)
+            if reply.has_error():
+                node.failed[server_round] = reply.error.reason or f"error code {reply.error.code}"
+                self._current.setdefault("failed", {})[node.name] = node.failed[server_round]
+                continue
+            node.eval_seconds += float(reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EVAL_SECONDS])
+            self.communication.append(
+                {
+                    "round": server_round,
+                    "node": node.name,
+                    "phase": "evaluate",
+                    "sent_bytes": sent_bytes.get(reply.metadata.src_node_id, 0),
+                    "received_bytes": message_bytes(reply),
+                }
+            )
+            ok.append(reply)
+        return ok
+
+    def end_round(self, server_round: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Close the round: store its entry, append a progress line, return the entry."""
+        entry = dict(self._current)
+        entry["metrics"] = dict(metrics)
+        entry["metrics"]["epsilon"] = {name: node.epsilon for name, node in sorted(self.nodes.items())}
+        entry["seconds"] = time.perf_counter() - self._round_started
+        self.rounds.append(entry)
+        if self.progress_path is not None:
+            line = {
+                "round": server_round,
+                "train_loss": entry.get("train_loss"),
+                "f05": metrics.get("f05"),
+                "auprc": metrics.get("auprc"),
+                "max_epsilon": max((n.epsilon for n in self.nodes.values()), default=0.0),
+                "seconds": entry["seconds"],
+                "declined": sorted(entry["declined"]),
+                "failed": sorted(entry["failed"]),
+            }
+            with open(self.progress_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+        return entry
+
+    def add_phase_seconds(self, phase: str, seconds: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
+
+    def note(self, text: str) -> None:
+        log.warning("%s", text)
+        self.notes.append(text)

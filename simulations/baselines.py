@@ -1,0 +1,198 @@
+"""Baselines in the federated report's shape: all data pooled (centralized) or each node alone (local).
+
+They use the same data split, model, training function and privacy ledger code as the
+nodes, so the value of federating and the cost of privacy can be read side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from federation.assessment import EarlyRule, assess
+from federation.bundle import BundleMeta, save_bundle
+from federation.data.load import load_conversations
+from federation.data.split import split_validation
+from federation.data.types import Conversation
+from federation.errors import PrivacyBudgetExceeded
+from federation.histograms import ScoreHistogram
+from federation.history import NodeRecord, RunHistory
+from federation.io import atomic_write_json
+from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.features import FeatureSet, build_features
+from federation.models.spec import build_encoder, build_head
+from federation.models.weights import load_head_arrays
+from federation.privacy.ledger import PrivacyLedger
+from federation.report import build_report, model_card, write_report
+from federation.runconfig import RunSettings
+from federation.training import evaluate, train, train_with_ledger
+from simulations.prepare import prepare_data
+from simulations.settings import plain, run_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Party:
+    """Who trains in a baseline: the pooled data, or one node alone."""
+
+    name: str
+    kind: str
+    train: FeatureSet
+    validation: FeatureSet
+    conversations: int
+    positives: int
+
+
+def _load_parties(settings: RunSettings, encoder: Any) -> list[tuple[str, str, list[Conversation], list[Conversation]]]:
+    parties = []
+    for i, kind in enumerate(settings.kinds):
+        conversations = load_conversations(Path(settings.data_dir) / f"node-{i}.jsonl")
+        train_part, validation_part = split_validation(
+            conversations, fraction=settings.evaluation.validation_fraction, seed=settings.seed
+        )
+        parties.append((f"node-{i}", kind, train_part, validation_part))
+    return parties
+
+
+def _featurise(name: str, kind: str, train_part: list[Conversation], validation_part: list[Conversation], settings: RunSettings, encoder: Any) -> Party:
+    spec = settings.model
+    return Party(
+        name=name,
+        kind=kind,
+        train=build_features(train_part, encoder, max_messages=spec.max_messages),
+        validation=build_features(validation_part, encoder, max_messages=spec.max_messages),
+        conversations=len(train_part) + len(validation_part),
+        positives=sum(c.label for c in train_part) + sum(c.label for c in validation_part),
+    )
+
+
+def train_party(party: Party, settings: RunSettings, encoder_dim: int, ledger_dir: Path, history: RunHistory) -> tuple[Any, ScoreHistogram | None]:
+    """Train one party for the run's rounds with the shared training function; record each round."""
+    head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
+    record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
+    record.conversations, record.positives = party.conversations, party.positives
+    ledger_path = ledger_dir / f"{party.name}.json"
+    cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
+    if settings.privacy.mode == "record" and not ledger_path.exists():
+        PrivacyLedger.create(ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta)
+    histogram = None
+    for server_round in range(1, settings.rounds + 1):
+        started = time.perf_counter()
+        train_settings = dataclasses.replace(settings.train, seed=settings.seed * 1000 + server_round)
+        try:
+            if settings.privacy.mode == "record":
+                result = train_with_ledger(
+                    ledger_path=ledger_path,
+                    run_id=settings.run_id,
+                    round=server_round,
+                    planned_rounds=settings.rounds,
+                    run_epsilon=settings.privacy.epsilon,
+                    cap=cap,
+                    delta=settings.privacy.delta,
+                    head=head,
+                    data=party.train,
+                    settings=train_settings,
+                    dp_clip=settings.privacy.max_grad_norm,
+                )
+                record.epsilon, record.delta, record.cap = float(result.epsilon or 0.0), settings.privacy.delta, cap
+            else:
+                result = train(head=head, data=party.train, settings=train_settings, dp=None)
+        except PrivacyBudgetExceeded as error:
+            record.declined[server_round] = str(error)
+            history.notes.append(f"{party.name} round {server_round}: {error}")
+            break
+        load_head_arrays(head, result.arrays)
+        record.rounds.append(server_round)
+        record.steps += result.steps
+        record.train_seconds += result.seconds
+        evaluation = evaluate(head=head, data=party.validation, window=settings.model.score_window)
+        histogram = ScoreHistogram.from_scores(evaluation.scores, evaluation.labels, bins=settings.evaluation.histogram_bins)
+        threshold = histogram.best_threshold(beta=0.5)
+        history.rounds.append(
+            {
+                "round": server_round,
+                "node": party.name,
+                "train_loss": result.train_loss,
+                "participants": [party.name],
+                "declined": {},
+                "failed": {},
+                "metrics": {
+                    **histogram.metrics_at(threshold).as_dict(),
+                    "auprc": histogram.auprc(),
+                    "threshold": threshold,
+                    "eval_loss": evaluation.loss,
+                    "epsilon": {party.name: record.epsilon},
+                },
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    return head, histogram
+
+
+def run_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``mode=centralized`` or ``mode=local``: train without Flower, write the same report."""
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data_dir, test_path = prepare_data(cfg, run_dir)
+    settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=run_dir / "ledgers")
+    atomic_write_json(run_dir / "config.json", plain(cfg))
+    report = baseline_report(settings, config=plain(cfg), started=started)
+    write_report(report, run_dir)
+    return report
+
+
+def baseline_report(settings: RunSettings, *, config: dict[str, Any], started: float, write_bundle: bool = True) -> dict[str, Any]:
+    """Train and assess a baseline; returns the report (also writes the bundle for centralized)."""
+    run_dir = Path(settings.run_dir)
+    cache = EmbeddingCache(Path(settings.cache_dir) / "embeddings.sqlite" if settings.cache_dir else default_cache_path())
+    encoder = build_encoder(settings.model, cache=cache)
+    encode_started = time.perf_counter()
+    raw = _load_parties(settings, encoder)
+    if settings.mode == "centralized":
+        pooled_train = [c for _, _, t, _ in raw for c in t]
+        pooled_validation = [c for _, _, _, v in raw for c in v]
+        parties = [_featurise("pooled", "all", pooled_train, pooled_validation, settings, encoder)]
+    else:
+        parties = [_featurise(name, kind, t, v, settings, encoder) for name, kind, t, v in raw]
+    test = build_features(load_conversations(Path(settings.test_path)), encoder, max_messages=settings.model.max_messages)
+    encoding = time.perf_counter() - encode_started
+    rule = EarlyRule(k=settings.evaluation.early_k, last=settings.evaluation.early_last, window=settings.model.score_window)
+    history = RunHistory()
+    per_party: dict[str, dict[str, Any]] = {}
+    heads = {}
+    for party in parties:
+        head, histogram = train_party(party, settings, encoder.dim, run_dir / "ledgers", history)
+        threshold = histogram.best_threshold(beta=0.5) if histogram is not None else 0.5
+        per_party[party.name] = assess(head, test, threshold=threshold, rule=rule).metrics
+        heads[party.name] = (head, threshold)
+    if settings.mode == "centralized":
+        final = per_party["pooled"]
+    else:
+        keys = [k for k, v in next(iter(per_party.values())).items() if isinstance(v, (int, float))]
+        final = {key: float(np.mean([m[key] for m in per_party.values()])) for key in keys}
+    training = sum(n.train_seconds for n in history.nodes.values())
+    report = build_report(
+        run=settings,
+        config=config,
+        recorder=history,
+        final=final,
+        federated_final={},
+        timing={"encoding": encoding, "training": training, "total": time.perf_counter() - started},
+        extra={"parties": per_party} if settings.mode == "local" else None,
+    )
+    if write_bundle and settings.mode == "centralized":
+        head, threshold = heads["pooled"]
+        save_bundle(
+            run_dir / "model",
+            head=head,
+            meta=BundleMeta(spec=settings.model, encoder_id=encoder.id, dim_in=encoder.dim, threshold=threshold, rule=rule, provenance={"run_id": settings.run_id, "mode": "centralized"}),
+            card=model_card(report),
+        )
+    return report

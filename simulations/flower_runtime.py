@@ -1,0 +1,255 @@
+"""Flower's own runtime on one machine: a private SuperLink in simulation mode and ``flwr run``.
+
+`flwr.simulation.run_simulation` is deprecated and hands the ServerApp an empty run config,
+and ``flwr run`` against the default local connection leaves a detached SuperLink behind.
+So each run starts its own SuperLink on free loopback ports, with ``FLWR_HOME`` inside the
+run folder (the user's home is never touched), submits the app with ``flwr run`` and stops
+the SuperLink, with the simulation process and Ray workers it spawned, by its process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from federation.errors import CesagramError
+
+log = logging.getLogger(__name__)
+
+SERVER_APP = "server.app:app"
+CLIENT_APP = "clients.app:app"
+APP_NAME = "cesagram-fl"
+
+
+class RuntimeFailure(CesagramError):
+    """Flower's runtime could not be started or the run failed inside it."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_app_dir(app_dir: Path, run_config: Mapping[str, object]) -> Path:
+    """Write the Flower App folder that ``flwr run`` submits: a pyproject with the run config.
+
+    The app's code is the installed ``cesagram-fl`` package (nodes run the version their
+    operator installed and audited), so the FAB carries only this configuration.
+    """
+    app_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "[build-system]",
+        'requires = ["setuptools>=68"]',
+        'build-backend = "setuptools.build_meta"',
+        "",
+        "[project]",
+        f'name = "{APP_NAME}"',
+        'version = "0.1.0"',
+        'description = "CESAGRAM-FL run: the installed cesagram-fl apps with this run config"',
+        'license = "Apache-2.0"',
+        "dependencies = []",
+        "",
+        "[tool.flwr.app]",
+        'publisher = "cesagram"',
+        "",
+        "[tool.flwr.app.components]",
+        f'serverapp = "{SERVER_APP}"',
+        f'clientapp = "{CLIENT_APP}"',
+        "",
+        "[tool.flwr.app.config]",
+    ]
+    lines += [f'"{key}" = {_toml_value(value)}' for key, value in sorted(run_config.items())]
+    (app_dir / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return app_dir
+
+
+@dataclass(frozen=True)
+class SimulationResources:
+    """Virtual nodes and what each may use."""
+
+    num_supernodes: int
+    num_cpus: int = 1
+    num_gpus: float = 0.0
+
+    def federation_config(self) -> str:
+        return (
+            f"num-supernodes={self.num_supernodes} "
+            f"client-resources-num-cpus={self.num_cpus} "
+            f"client-resources-num-gpus={self.num_gpus}"
+        )
+
+
+def _flower_env(flwr_home: Path) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(
+        {
+            "FLWR_HOME": str(flwr_home),
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+            "RAY_DEDUP_LOGS": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _bin(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeFailure(f"`{name}` is not on PATH; install the project with `pip install -e .`")
+    return path
+
+
+class LocalSuperLink:
+    """A SuperLink in simulation mode on loopback, owned (and stopped) by this object."""
+
+    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0) -> None:
+        self.workdir = workdir
+        self.flwr_home = workdir / ".flwr"
+        self.port = free_port()
+        self.health_port = free_port()
+        self.log_path = workdir / "superlink.log"
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalSuperLink:
+        self.flwr_home.mkdir(parents=True, exist_ok=True)
+        (self.flwr_home / "config.toml").write_text(
+            f'[superlink]\ndefault = "sim"\n\n[superlink.sim]\naddress = "{self.address}"\ninsecure = true\n',
+            encoding="utf-8",
+        )
+        command = [
+            _bin("flower-superlink"),
+            "--insecure",
+            "--simulation",
+            "--isolation",
+            "subprocess",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--health-server-address",
+            f"127.0.0.1:{self.health_port}",
+            "--disable-runtime-dependency-installation",
+        ]
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                command,
+                env=_flower_env(self.flwr_home),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        log.debug("SuperLink pid %d on %s", self.process.pid, self.address)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                self.stop()
+                raise RuntimeFailure(f"the local SuperLink exited at start-up; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://{self.address}/health", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeFailure(f"the local SuperLink did not start within {self.startup_timeout_s:.0f} s; see {self.log_path}")
+
+    def run_app(
+        self,
+        app_dir: Path,
+        resources: SimulationResources,
+        *,
+        log_path: Path,
+        timeout_s: float | None = None,
+    ) -> int:
+        """Submit the app with ``flwr run --stream`` and wait until the run ends."""
+        command = [
+            _bin("flwr"),
+            "run",
+            str(app_dir),
+            "sim",
+            "--federation-config",
+            resources.federation_config(),
+            "--stream",
+        ]
+        with open(log_path, "ab") as log_file:
+            try:
+                completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+                    command,
+                    env=_flower_env(self.flwr_home),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as error:
+                raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s; see {log_path}") from error
+        return completed.returncode
+
+    def stop(self) -> None:
+        """Stop the SuperLink and everything it started (same process group), by PID."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            pgid = os.getpgid(process.pid)
+        except ProcessLookupError:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Ray workers may outlive the SuperLink briefly; they share its process group.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,79 @@
+"""``cesagram simulate``: a Hydra app that runs one simulated federation (or a baseline) per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from federation.errors import CesagramError
+from simulations.settings import check_group_overrides
+
+log = logging.getLogger(__name__)
+
+
+def summary_lines(report: dict, run_dir: Path) -> list[str]:
+    """What the user reads at the end of a run."""
+    final = report.get("final") or {}
+    lines = []
+    if final:
+        lines.append(
+            "test set: "
+            + ", ".join(f"{key} {final[key]:.3f}" for key in ("f05", "f1", "auprc", "latency_f1") if key in final)
+        )
+    nodes = (report.get("privacy") or {}).get("nodes") or {}
+    if nodes:
+        worst = max(nodes.values(), key=lambda p: p["epsilon"])
+        lines.append(
+            f"privacy: highest epsilon {worst['epsilon']:.2f} at delta {worst['delta']:g} "
+            f"({worst['accountant']}, unit: {worst['unit']})"
+        )
+    for statement in (report.get("comparison") or {}).get("statements", []):
+        lines.append(statement)
+    lines.append(f"run folder: {run_dir}")
+    return lines
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> float:
+    """One Hydra job: federated, centralized or local; returns the final test F0.5 for sweeps."""
+    if cfg.mode == "federated":
+        from simulations.federated import run_federated
+
+        report = run_federated(cfg, run_dir)
+    else:
+        from simulations.baselines import run_baseline
+
+        report = run_baseline(cfg, run_dir)
+    for line in summary_lines(report, run_dir):
+        print(line, flush=True)
+    return float((report.get("final") or {}).get("f05", 0.0))
+
+
+@hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
+def hydra_main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        return run_job(cfg, run_dir)
+    except CesagramError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Hand the remaining arguments to Hydra, as if ``cesagram simulate`` were a Hydra app."""
+    overrides = [a for a in args.hydra_args if not a.startswith("-")]
+    check_group_overrides(overrides)
+    saved = sys.argv
+    sys.argv = ["cesagram simulate", *args.hydra_args]
+    try:
+        hydra_main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0

@@ -1,0 +1,33 @@
+"""Dependencies point inward: federation/ imports none of the outer packages, which import no each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTER = ("clients", "server", "simulations")
+
+
+def imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", ["federation", *OUTER])
+def test_imports_point_inward(package: str) -> None:
+    forbidden = set(OUTER) if package == "federation" else set(OUTER) - {package}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_packages(path) & forbidden)
+        for path in (ROOT / package).rglob("*.py")
+        if imported_packages(path) & forbidden
+    }
+    assert offenders == {}

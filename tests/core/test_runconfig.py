@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from federation.errors import ConfigError
+from federation.models.spec import ModelSpec
+from federation.runconfig import PrivacySettings, RunSettings, StrategySettings
+
+
+def make(**overrides) -> RunSettings:
+    values = dict(run_id="r1", run_dir="/tmp/run", rounds=3, nodes=3, node_kinds="hotline,police,platform")
+    values.update(overrides)
+    return RunSettings(**values)
+
+
+def test_flat_round_trip_is_identity_and_scalar_only() -> None:
+    settings = make(model=ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0), privacy=PrivacySettings(cap=5.0))
+    flat = settings.to_flat()
+    assert all(isinstance(v, (bool, int, float, str)) for v in flat.values())
+    assert flat["train.batch-size"] == settings.train.batch_size
+    assert flat["model.name"] == "ngram"
+    assert "privacy.sample-rate" not in flat  # None is left out
+    assert RunSettings.from_flat(flat) == settings
+
+
+def test_wrong_type_in_run_config_names_the_key() -> None:
+    flat = make().to_flat()
+    flat["rounds"] = "three"
+    with pytest.raises(ConfigError, match="'rounds'"):
+        RunSettings.from_flat(flat)
+
+
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda: PrivacySettings(epsilon=0.0), "privacy.epsilon"),
+        (lambda: PrivacySettings(epsilon=-1.0), "privacy.epsilon"),
+        (lambda: PrivacySettings(delta=1.5), "privacy.delta"),
+        (lambda: StrategySettings(name="fedsgd"), "strategy.name"),
+        (lambda: make(min_nodes=5), "federation.min_nodes"),
+        (lambda: make(rounds=0), "rounds"),
+        (lambda: make(strategy=StrategySettings(name="krum", num_malicious_nodes=1)), "num_malicious_nodes"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key(build, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build()
+
+
+def test_required_nodes_defaults_to_every_node() -> None:
+    assert make().required_nodes == 3
+    assert make(min_nodes=2).required_nodes == 2
