@@ -22,6 +22,8 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("data", "synth"): "simulations.prepare:synth_command",
     ("simulate",): "simulations.main:simulate_command",
     ("node", "budget"): "clients.budget:budget_command",
+    ("score",): "federation.scoring.cli:score_command",
+    ("evaluate",): "federation.scoring.cli:evaluate_command",
 }
 
 
@@ -49,6 +51,17 @@ def _build_parser() -> argparse.ArgumentParser:
     node_commands = node.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     budget = node_commands.add_parser("budget", help="show what a node's privacy ledger has spent")
     budget.add_argument("ledger", type=Path)
+    score = commands.add_parser("score", help="analyst: score conversations with early warnings and evidence")
+    score.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")
+    score.add_argument("input", type=Path, nargs="?", help="JSONL or PAN-2012 XML file (omit with --follow)")
+    score.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
+    score.add_argument("--follow", action="store_true", help="read messages as JSON lines on stdin; warn as they come")
+
+    evaluate = commands.add_parser("evaluate", help="analyst: metrics of a model bundle on labelled conversations")
+    evaluate.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")
+    evaluate.add_argument("input", type=Path, help="labelled JSONL or PAN-2012 XML file")
+    evaluate.add_argument("--predators", type=Path, help="PAN-2012 ground truth: predator author ids")
+    evaluate.add_argument("--out", type=Path, help="also write the metrics as JSON here")
     return parser
 
 

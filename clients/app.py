@@ -24,9 +24,8 @@ from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays
 from federation.models.windows import window_scores
-from federation.privacy.ledger import train_with_ledger
 from federation.runconfig import RunSettings
-from federation.training import evaluate, train
+from federation.training import evaluate, train, train_with_ledger
 from federation.wire import (
     DECLINED_BUDGET,
     FAILED,

@@ -85,6 +85,19 @@ class ProgressPrinter(threading.Thread):
         self._drain()
 
 
+def last_error(log_path: Path) -> str:
+    """The last exception line of Flower's log, to name the cause in one line."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        head = line.strip().split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Exceeded")) and " " not in head:
+            return f" ({line.strip()[:300]})"
+    return ""
+
+
 def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the ServerApp and ClientApps under Flower's simulation runtime; return the report."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +124,7 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         printer.stop()
     report_path = run_dir / "report.json"
     if code != 0 or not report_path.is_file():
-        raise RuntimeFailure(f"the federated run failed (exit {code}); see {run_dir / 'flower.log'}")
+        raise RuntimeFailure(f"the federated run failed{last_error(run_dir / 'flower.log')}; see {run_dir / 'flower.log'}")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report.setdefault("timing", {})["wall_including_runtime"] = time.perf_counter() - started
     if cfg.get("compare_baselines", False):

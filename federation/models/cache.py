@@ -195,7 +195,11 @@ class EmbeddingCache:
                 raise self._corrupt(exc) from exc
         return found
 
-    def put_many(self, encoder_id: str, items: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]]) -> None:
+    def put_many(
+        self,
+        encoder_id: str,
+        items: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]],
+    ) -> None:
         """Store vectors by text key, in one transaction.
 
         Parameters

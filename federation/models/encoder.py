@@ -209,7 +209,11 @@ class MiniLMEncoder:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"encoder batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= 512:
+        if (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, int)
+            or not 2 <= max_length <= 512
+        ):
             raise ConfigError(
                 f"encoder max_length must be an integer from 2 to 512 (MiniLM's limit), "
                 f"got {max_length!r}"
@@ -232,7 +236,11 @@ class MiniLMEncoder:
         """``all-MiniLM-L6-v2@<first 12 hex of the weights' SHA-256>`` (+ ``:max_length=N``)."""
         if self._id is None:
             digest = weights_digest(minilm_model_dir() / _WEIGHTS_FILE)[:_HASH_CHARS]
-            suffix = "" if self.max_length == MINILM_DEFAULT_MAX_LENGTH else f":max_length={self.max_length}"
+            suffix = (
+                ""
+                if self.max_length == MINILM_DEFAULT_MAX_LENGTH
+                else f":max_length={self.max_length}"
+            )
             self._id = f"{MINILM_NAME}@{digest}{suffix}"
         return self._id
 

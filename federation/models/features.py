@@ -103,7 +103,9 @@ class FeatureSet:
         self.ids = [str(i) for i in self.ids]
         n = len(self.ids)
         if self.embeddings.ndim != 2:
-            raise DataError(f"feature embeddings must be 2-D [U, d], got shape {self.embeddings.shape}")
+            raise DataError(
+                f"feature embeddings must be 2-D [U, d], got shape {self.embeddings.shape}"
+            )
         if not len(self.rows) == len(self.speakers) == len(self.labels) == n:
             raise DataError(
                 f"feature set is inconsistent: {n} ids, {len(self.rows)} row lists, "
@@ -204,9 +206,10 @@ class FeatureSet:
             offsets = np.zeros(len(lengths), dtype=np.int64)
             if len(lengths) > 1:
                 np.cumsum(lengths[:-1], out=offsets[1:])
-            flat_rows = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
-            flat_speakers = np.concatenate(self.speakers) if self.speakers else np.zeros(0, np.int64)
-            self._flat = (lengths, offsets, flat_rows.astype(np.int64), flat_speakers.astype(np.int64))
+            empty = np.zeros(0, np.int64)
+            flat_rows = np.concatenate(self.rows) if self.rows else empty
+            flat_speakers = np.concatenate(self.speakers) if self.speakers else empty
+            self._flat = (lengths, offsets, flat_rows, flat_speakers)
         return self._flat
 
     def _gather(self, picked: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> Batch:
@@ -284,7 +287,9 @@ def build_features(
         kept = conversation.messages[:max_messages]
         rows.append(
             np.fromiter(
-                (table.setdefault(m.text, len(table)) for m in kept), dtype=np.int64, count=len(kept)
+                (table.setdefault(m.text, len(table)) for m in kept),
+                dtype=np.int64,
+                count=len(kept),
             )
         )
         speakers.append(speaker_indices(conversation, max_messages))
@@ -302,6 +307,6 @@ def build_features(
         embeddings=embeddings,
         rows=rows,
         speakers=speakers,
-        labels=np.fromiter((int(c.label) for c in conversations), dtype=np.int64, count=len(conversations)),
+        labels=np.array([int(c.label) for c in conversations], dtype=np.int64),
         ids=[c.id for c in conversations],
     )

@@ -83,7 +83,9 @@ class AttentionWindowHead(nn.Module):
     zeroed before the convolution and get no attention weight.
     """
 
-    def __init__(self, *, dim_in: int, hidden: int = 128, window: int = 3, dropout: float = 0.1) -> None:
+    def __init__(
+        self, *, dim_in: int, hidden: int = 128, window: int = 3, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.dim_in = _positive_int("dim_in", dim_in)
         self.hidden = _positive_int("hidden", hidden)
@@ -116,7 +118,9 @@ class AttentionWindowHead(nn.Module):
         pooled = (weights.unsqueeze(-1) * h).sum(dim=1)
         return self.mlp_out(self.drop(F.gelu(self.mlp_hidden(pooled)))).squeeze(-1)
 
-    def message_weights(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def message_weights(
+        self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor
+    ) -> torch.Tensor:
         """Attention weight of each message, ``[B, L]``; 0 at padding, rows sum to 1."""
         length = x.shape[1]
         x, mask, speaker = _at_least_one_position(x, mask, speaker)
@@ -157,7 +161,9 @@ class NgramHead(nn.Module):
             pooled = F.relu(self.mlp_hidden(pooled))
         return self.mlp_out(pooled).squeeze(-1)
 
-    def message_weights(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def message_weights(
+        self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor
+    ) -> torch.Tensor:
         """Uniform weights over real messages, ``[B, L]``."""
         keep = mask.to(x.dtype)
         return keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0)

@@ -74,7 +74,9 @@ def load_head_arrays(head: nn.Module, arrays: Sequence[np.ndarray]) -> None:
                 "(check model.hidden, model.window and the encoder)"
             )
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ModelBundleError(f"weight {name!r} holds NaN or infinite values; refusing to load it")
+            raise ModelBundleError(
+                f"weight {name!r} holds NaN or infinite values; refusing to load it"
+            )
         checked.append((tensor, array))
     with torch.no_grad():
         for tensor, array in checked:
@@ -114,7 +116,8 @@ def load_weights(path: Path, head: nn.Module) -> None:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelBundleError(
-            f"weights file {path} is not a readable safetensors file ({exc}); export the model bundle again"
+            f"weights file {path} is not a readable safetensors file ({exc}); "
+            "export the model bundle again"
         ) from exc
     names = [name for name, _ in _named_state(head)]
     missing = sorted(set(names) - set(tensors))

@@ -68,7 +68,9 @@ def window_scores(
     lengths = features.lengths
     total = int(lengths.sum())
     conversation = np.repeat(np.arange(len(features), dtype=np.int64), lengths)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
+    offsets = np.zeros(len(lengths), dtype=np.int64)
+    if len(lengths) > 1:
+        np.cumsum(lengths[:-1], out=offsets[1:])
     ends = np.arange(total, dtype=np.int64) - np.repeat(offsets, lengths) + 1
     order = np.argsort(np.minimum(ends, window), kind="stable")
     scores = np.empty(total, dtype=np.float32)
@@ -79,7 +81,8 @@ def window_scores(
         with torch.inference_mode():
             for first in range(0, total, batch_size):
                 chunk = order[first : first + batch_size]
-                batch = features.batch(conversation[chunk], window=window, ends=ends[chunk]).to(device)
+                batch = features.batch(conversation[chunk], window=window, ends=ends[chunk])
+                batch = batch.to(device)
                 logits = head(batch.x, batch.mask, batch.speaker)
                 scores[chunk] = torch.sigmoid(logits).float().cpu().numpy()
     finally:

@@ -24,7 +24,7 @@ MAX_NOISE_MULTIPLIER = 1024.0
 """Largest noise multiplier tried: beyond it the model would learn nothing anyway."""
 
 _MIN_NOISE_MULTIPLIER = 1e-3
-_RELATIVE_TOLERANCE = 1e-4
+_LOG_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,9 @@ def calibrate_noise(
     -------
     float
         ``z`` with ``epsilon_of(history + [(z, sample_rate, steps)]) <= target_epsilon``,
-        within a relative ``1e-4`` of the smallest such value (found by bisection on
-        ``log z``; epsilon falls monotonically as the noise grows).
+        within a relative ``1e-6`` of the target or of the smallest such noise (found
+        by regula falsi on ``log epsilon`` against ``log z``; epsilon falls monotonically
+        as the noise grows).
 
     Raises
     ------
@@ -117,30 +118,57 @@ def calibrate_noise(
             f"reaches the target {target_epsilon:.4f}; no noise can make more steps fit"
         )
 
-    def epsilon_at(noise: float) -> float:
-        return epsilon_of([*history, (noise, sample_rate, steps)], delta=delta)
+    log_target = math.log(target_epsilon)
 
-    # Bracket: lo infeasible (or the floor), hi feasible.
-    hi = 1.0
-    while epsilon_at(hi) > target_epsilon:
-        if hi >= MAX_NOISE_MULTIPLIER:
-            raise PrivacyBudgetExceeded(
-                f"privacy budget too small: {steps} steps at sample rate {sample_rate:.4g} cannot be "
-                f"kept within epsilon {target_epsilon:.4f} (spent {spent:.4f}, delta {delta:g}) even "
-                f"with noise multiplier {MAX_NOISE_MULTIPLIER:g}; raise the run's epsilon or take fewer steps"
-            )
-        hi = min(hi * 2.0, MAX_NOISE_MULTIPLIER)
-    lo = hi / 2.0
-    while lo > _MIN_NOISE_MULTIPLIER and epsilon_at(lo) <= target_epsilon:
-        hi, lo = lo, lo / 2.0
-    if lo <= _MIN_NOISE_MULTIPLIER:
-        return hi
-    while hi / lo > 1.0 + _RELATIVE_TOLERANCE:
-        mid = math.sqrt(lo * hi)
-        if epsilon_at(mid) <= target_epsilon:
-            hi = mid
+    def excess(noise: float) -> float:
+        """log(epsilon / target): positive when ``noise`` is too small."""
+        epsilon = epsilon_of([*history, (noise, sample_rate, steps)], delta=delta)
+        return math.log(epsilon) - log_target if epsilon > 0 else -math.inf
+
+    # Bracket the answer by factors of 4: lo too small (excess > 0), hi enough (excess <= 0).
+    hi, f_hi = 1.0, excess(1.0)
+    if f_hi > 0:
+        lo, f_lo = hi, f_hi
+        while f_hi > 0:
+            if hi >= MAX_NOISE_MULTIPLIER:
+                raise PrivacyBudgetExceeded(
+                    f"privacy budget too small: {steps} steps at sample rate {sample_rate:.4g} cannot be kept "
+                    f"within epsilon {target_epsilon:.4f} (spent {spent:.4f}, delta {delta:g}) even with noise "
+                    f"multiplier {MAX_NOISE_MULTIPLIER:g}; raise the run's epsilon or take fewer steps"
+                )
+            lo, f_lo = hi, f_hi
+            hi = min(hi * 4.0, MAX_NOISE_MULTIPLIER)
+            f_hi = excess(hi)
+    else:
+        lo, f_lo = hi / 4.0, excess(hi / 4.0)
+        while f_lo <= 0:
+            if lo <= _MIN_NOISE_MULTIPLIER:
+                return lo
+            hi, f_hi = lo, f_lo
+            lo = lo / 4.0
+            f_lo = excess(lo)
+
+    # Illinois (regula falsi) on log(epsilon) against log(noise): few evaluations, each
+    # of which costs a full RDP computation; the bracket keeps hi feasible throughout.
+    a, b = math.log(lo), math.log(hi)
+    w_a, w_b = f_lo, f_hi  # weights of the false-position step (halved by Illinois)
+    kept = 0
+    while b - a > _LOG_TOLERANCE and f_hi < -_LOG_TOLERANCE:
+        if math.isfinite(w_a):
+            c = b - w_b * (b - a) / (w_b - w_a)
+            c = min(max(c, a + 0.01 * (b - a)), b - 0.01 * (b - a))
         else:
-            lo = mid
+            c = 0.5 * (a + b)
+        noise = math.exp(c)
+        f_c = excess(noise)
+        if f_c <= 0:
+            b, hi, f_hi, w_b = c, noise, f_c, f_c
+            w_a = w_a / 2.0 if kept == -1 else w_a
+            kept = -1
+        else:
+            a, w_a = c, f_c
+            w_b = w_b / 2.0 if kept == 1 else w_b
+            kept = 1
     logger.debug("calibrated noise multiplier %.6g for %d steps at q=%.4g", hi, steps, sample_rate)
     return hi
 

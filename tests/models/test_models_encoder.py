@@ -79,7 +79,9 @@ def test_empty_input() -> None:
     assert encoder.encode([]).shape == (0, 384)
 
 
-def test_cache_hits_on_second_call_and_new_instance(tmp_path: Path, plain_vectors: np.ndarray) -> None:
+def test_cache_hits_on_second_call_and_new_instance(
+    tmp_path: Path, plain_vectors: np.ndarray
+) -> None:
     cache = EmbeddingCache(tmp_path / "emb.sqlite")
     encoder = MiniLMEncoder(cache=cache)
     first = encoder.encode(TEXTS)
@@ -91,7 +93,8 @@ def test_cache_hits_on_second_call_and_new_instance(tmp_path: Path, plain_vector
 
     second = encoder.encode(TEXTS)
     stats = encoder.stats
-    assert (stats.texts_asked, stats.cache_hits, stats.encoded) == (2 * len(TEXTS), distinct, distinct)
+    assert (stats.texts_asked, stats.cache_hits) == (2 * len(TEXTS), distinct)
+    assert stats.encoded == distinct  # nothing new was encoded
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, plain_vectors, atol=1e-5)
 

@@ -31,7 +31,8 @@ class CountingEncoder:
 
 
 def _conv(cid: str, label: int, lines: list[tuple[str, str]]) -> Conversation:
-    return Conversation(id=cid, label=label, messages=tuple(Message(author=a, text=t) for a, t in lines))
+    messages = tuple(Message(author=a, text=t) for a, t in lines)
+    return Conversation(id=cid, label=label, messages=messages)
 
 
 CONVERSATIONS = [
@@ -87,7 +88,9 @@ def test_subset_shares_embeddings(features: FeatureSet) -> None:
     np.testing.assert_array_equal(part.rows[1], features.rows[0])
 
 
-def test_whole_conversation_batch_is_padded_and_masked(features: FeatureSet, encoder: CountingEncoder) -> None:
+def test_whole_conversation_batch_is_padded_and_masked(
+    features: FeatureSet, encoder: CountingEncoder
+) -> None:
     batch = features.batch([1, 2, 0])
     assert batch.x.shape == (3, 5, 4) and batch.x.dtype == torch.float32
     assert batch.mask.dtype == torch.bool and batch.speaker.dtype == torch.int64
@@ -96,22 +99,26 @@ def test_whole_conversation_batch_is_padded_and_masked(features: FeatureSet, enc
     assert not batch.x[~batch.mask].any()
     assert batch.speaker[1].tolist() == [0, 0, 0, 0, 0]
     texts = [m.text for m in CONVERSATIONS[1].messages]
-    np.testing.assert_array_equal(batch.x[0, :4].numpy(), np.stack([encoder.vector(t) for t in texts]))
+    expected = np.stack([encoder.vector(t) for t in texts])
+    np.testing.assert_array_equal(batch.x[0, :4].numpy(), expected)
 
 
-def test_window_and_ends_select_the_right_messages(features: FeatureSet, encoder: CountingEncoder) -> None:
+def test_window_and_ends_select_the_right_messages(
+    features: FeatureSet, encoder: CountingEncoder
+) -> None:
     batch = features.batch([0, 0, 1, 0], window=2, ends=[1, 4, 4, 5])
     assert batch.x.shape == (4, 2, 4)
     assert batch.mask.tolist() == [[True, False], [True, True], [True, True], [True, True]]
     c1 = CONVERSATIONS[0].messages
-    np.testing.assert_array_equal(batch.x[0, 0].numpy(), encoder.vector(c1[0].text))
-    np.testing.assert_array_equal(batch.x[1].numpy(), np.stack([encoder.vector(c1[2].text), encoder.vector(c1[3].text)]))
+    v = [encoder.vector(m.text) for m in c1]
+    np.testing.assert_array_equal(batch.x[0, 0].numpy(), v[0])
+    np.testing.assert_array_equal(batch.x[1].numpy(), np.stack([v[2], v[3]]))
     assert batch.speaker[1].tolist() == [0, 1]
     assert batch.speaker[2].tolist() == [2, 0]  # messages 3 and 4 of c2: third author, then first
     no_window = features.batch([0], ends=[3])
     assert no_window.mask.tolist() == [[True, True, True]]
     last_two = features.batch([0, 2], window=2)  # no ends: the conversation's last messages
-    np.testing.assert_array_equal(last_two.x[0].numpy(), np.stack([encoder.vector(c1[3].text), encoder.vector(c1[4].text)]))
+    np.testing.assert_array_equal(last_two.x[0].numpy(), np.stack([v[3], v[4]]))
     assert last_two.mask.tolist() == [[True, True], [True, False]]
 
 

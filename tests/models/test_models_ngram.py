@@ -14,7 +14,9 @@ from federation.errors import ConfigError
 from federation.models.encoder import MessageEncoder
 from federation.models.ngram import HashedNgramEncoder
 
-TEXTS = ["how old are you?", "How old are you?", "i got you a present", "let's talk on another app", ""]
+TEXTS = [
+    "how old are you?", "How old are you?", "i got you a present", "let's talk on another app", "",
+]
 
 
 def test_shape_norm_and_empty_text() -> None:
@@ -36,7 +38,8 @@ def test_lowercased_and_similar_texts_are_closer() -> None:
 
 
 def test_signed_hashing_gives_negative_entries() -> None:
-    assert (HashedNgramEncoder(dim=64).encode(["a longer line with many different words"]) < 0).any()
+    vector = HashedNgramEncoder(dim=64).encode(["a longer line with many different words"])
+    assert (vector < 0).any()
 
 
 def test_deterministic_across_processes() -> None:

@@ -22,7 +22,8 @@ NGRAM = ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0, ngram_dim=64)
 
 @pytest.mark.parametrize(("field", "value"), [
     ("name", "bert"), ("hidden", 0), ("hidden", 1.5), ("window", 0), ("dropout", 1.0),
-    ("dropout", "0.1"), ("max_messages", 0), ("score_window", -1), ("ngram_dim", 0), ("window", True),
+    ("dropout", "0.1"), ("max_messages", 0), ("score_window", -1), ("ngram_dim", 0),
+    ("window", True),
 ])
 def test_bad_fields_are_named(field: str, value: object) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -22,7 +22,7 @@ _SHARED = re.compile(r"^@(?P<name>\w+)\s*=\s*(?P<alts>\S.*)$")
 _SLOT = re.compile(r"\{(\w+)\}")
 
 #: Roles each family of banks may use; only the first role of ``grooming`` carries codes.
-_ROLES = {"grooming": ("G", "C"), "benign": ("A", "B"), "smalltalk": ("A", "B"), "open": ("A", "B"), "close": ("A", "B")}
+_ROLES = {"grooming": ("G", "C"), "benign": ("A", "B"), "context": ("A", "B"), "smalltalk": ("A", "B"), "open": ("A", "B"), "close": ("A", "B")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ def _split(alts: str, *, shared: dict[str, tuple[str, ...]], where: str) -> tupl
                 raise ValueError(f"{where}: unknown shared set {alt!r}")
             out.extend(shared[alt[1:]])
         else:
+            if "@" in alt:
+                raise ValueError(f"{where}: a shared set must be a whole alternative, not part of {alt!r}")
             for slot in _SLOT.findall(alt):
                 if slot not in SLOTS:
                     raise ValueError(f"{where}: unknown slot {{{slot}}}")

@@ -4,8 +4,9 @@ Hard negatives share surface features with grooming: adults dating (compliments,
 other apps, meeting up), teen peers (ages, schools, secrets, parents being out), parents
 with children (surprise-party secrets, credit for chores, pick-ups), coaches and tutors
 (praise for maturity, forms and schedules), gaming trades (credit, other apps), marketplace
-pick-ups (photos, meeting places), and parents warning a child about grooming signs, which
-name nearly every indicator. None of their lines carries an indicator code, even when it
+pick-ups (photos, meeting places), parents warning a child about grooming signs, and a
+child reporting a stranger to a friend, a helpline counsellor or a platform's safety team;
+the last three name nearly every indicator, often quoting a groomer's very words. None of their lines carries an indicator code, even when it
 mentions a gift or a secret: that is what makes them hard.
 """
 
@@ -16,21 +17,25 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from federation.data.synthetic.bank import load_banks
-from federation.data.synthetic.dialogue import Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages
 from federation.data.types import Conversation
 
 __all__ = ["SCENARIOS", "benign_conversation"]
 
-#: Benign scenarios and the personas of their two sides (``A``, ``B``).
-SCENARIOS: dict[str, tuple[str, str]] = {
-    "adult_dating": ("adult", "adult"),
-    "coach_tutor": ("adult", "teen"),
-    "friends": ("teen", "teen"),
-    "gaming_trade": ("gamer", "gamer"),
-    "marketplace": ("adult", "adult"),
-    "parent_child": ("parent", "teen"),
-    "parent_warning": ("parent", "teen"),
-    "teen_peers": ("teen", "teen"),
+#: Benign scenarios: the personas of their two sides (``A``, ``B``) and the context banks
+#: (``context:*``) whose neutral exchanges they share with grooming conversations.
+SCENARIOS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
+    "adult_dating": (("adult", "adult"), ()),
+    "coach_tutor": (("adult", "teen"), ("sport", "school")),
+    "counsellor": (("adult", "teen"), ()),
+    "friends": (("teen", "teen"), ("rapport", "online", "gaming")),
+    "gaming_trade": (("gamer", "gamer"), ("gaming",)),
+    "marketplace": (("adult", "adult"), ()),
+    "moderator": (("adult", "gamer"), ()),
+    "parent_child": (("parent", "teen"), ()),
+    "parent_warning": (("parent", "teen"), ()),
+    "peer_report": (("teen", "teen"), ("online", "gaming")),
+    "teen_peers": (("teen", "teen"), ("rapport", "online", "gaming")),
 }
 
 
@@ -69,19 +74,27 @@ def benign_conversation(
         raise ValueError(f"unknown scenario {scenario!r}; use one of {sorted(SCENARIOS)}")
     banks = load_banks()
     slots = Slots(rng)
-    persona_a, persona_b = SCENARIOS[scenario]
+    (persona_a, persona_b), contexts = SCENARIOS[scenario]
     speakers = {
         "A": Speaker(author=new_author(rng), weights=weights(persona_a)),
         "B": Speaker(author=new_author(rng), weights=weights(persona_b)),
     }
 
+    smalltalk = Deck(banks["smalltalk"], rng)
+
     def filler() -> list[Turn]:
         roles = {"A": "A", "B": "B"} if rng.random() < 0.5 else {"A": "B", "B": "A"}
-        return realise(rng.choice(banks["smalltalk"]), rng=rng, slots=slots, roles=roles)
+        return realise(smalltalk.draw(), rng=rng, slots=slots, roles=roles)
 
     bank = banks[f"benign:{scenario}"]
     wanted = min(len(bank), max(1, rng.randint(length // 14, length // 6)))
-    core = [realise(exchange, rng=rng, slots=slots) for exchange in rng.sample(bank, wanted)]
+    exchanges = list(rng.sample(bank, wanted))
+    if contexts:
+        context = banks[f"context:{rng.choice(contexts)}"]
+        extra_count = min(len(context), rng.randint(0, 2))
+        for exchange in rng.sample(context, extra_count):
+            exchanges.insert(rng.randint(0, len(exchanges)), exchange)
+    core = [realise(exchange, rng=rng, slots=slots) for exchange in exchanges]
     first, second = ("A", "B") if rng.random() < 0.7 else ("B", "A")
     opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second}) if rng.random() < 0.8 else []
     closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from itertools import accumulate
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from federation.data.synthetic.phrases import SLOTS
 from federation.data.synthetic.style import surface
 from federation.data.types import Message
 
-__all__ = ["Slots", "Speaker", "Turn", "assemble", "clock", "new_author", "realise", "to_messages"]
+__all__ = ["Deck", "Slots", "Speaker", "Turn", "assemble", "clock", "new_author", "realise", "to_messages"]
 
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -61,6 +62,21 @@ class Slots:
 def new_author(rng: random.Random) -> str:
     """A fresh pseudonymous author id, e.g. ``u3f9a0c12``."""
     return f"u{rng.getrandbits(32):08x}"
+
+
+class Deck:
+    """Draws exchanges from a bank without repeats until every one has been used once."""
+
+    def __init__(self, bank: Sequence[Exchange], rng: random.Random) -> None:
+        self._bank = bank
+        self._rng = rng
+        self._left: list[int] = []
+
+    def draw(self) -> Exchange:
+        if not self._left:
+            self._left = list(range(len(self._bank)))
+            self._rng.shuffle(self._left)
+        return self._bank[self._left.pop()]
 
 
 def realise(
@@ -164,13 +180,14 @@ def to_messages(turns: Sequence[Turn], *, speakers: Mapping[str, Speaker], rng: 
     same phrase from a peer or a parent carries none.
     """
     times = clock(len(turns), rng=rng)
+    cumulative = {role: tuple(accumulate(speaker.weights)) for role, speaker in speakers.items()}
     messages = []
     for turn, time in zip(turns, times):
         speaker = speakers[turn.role]
         messages.append(
             Message(
                 author=speaker.author,
-                text=surface(turn.text, weights=speaker.weights, rng=rng),
+                text=surface(turn.text, cum_weights=cumulative[turn.role], rng=rng),
                 time=time,
                 indicators=turn.codes if speaker.annotated else (),
             )

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from federation.data.synthetic.bank import load_banks
-from federation.data.synthetic.dialogue import Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages
 from federation.data.types import Conversation
 
-__all__ = ["TEMPOS", "grooming_conversation", "plan_stages", "tempo_length"]
+__all__ = ["CONTEXTS", "TEMPOS", "grooming_conversation", "plan_stages", "tempo_length"]
 
 TEMPOS: tuple[str, ...] = ("fast", "medium", "slow")
 
@@ -88,7 +88,7 @@ def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
         stages = ["rapport"] * rapport + ["personal_question"] * rng.randint(1, 2) + ["flattery"] * rng.randint(1, 2)
     stages += [stage for stage, chance in _LATER_STAGES[tempo] if rng.random() < chance]
     if tempo != "fast":
-        depth = rng.uniform(0.4, 1.0) if tempo == "slow" else rng.uniform(0.5, 1.0)
+        depth = rng.uniform(0.25, 1.0) if tempo == "slow" else rng.uniform(0.4, 1.0)
         stages = stages[: max(2, round(depth * len(stages)))]
     for i in range(1, len(stages)):
         if rng.random() < 0.15:
@@ -98,17 +98,40 @@ def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
     return stages
 
 
+#: Context banks a groomer of each persona may use as cover (a fellow player, a coach,
+#: a tutor, a fan of the child's posts); the same banks serve benign scenarios.
+CONTEXTS: dict[str, tuple[str, ...]] = {
+    "adult": ("sport", "school", "online"),
+    "gamer": ("gaming",),
+    "teen": ("online", "gaming"),
+}
+_CONTEXT_COUNTS = {"fast": (0, 1), "medium": (0, 2), "slow": (1, 3)}
+
+
+def _with_context(
+    blocks: list[list[Turn]], *, tempo: str, persona: str, rng: random.Random, slots: Slots
+) -> list[list[Turn]]:
+    """Insert a few neutral exchanges of the groomer's cover context between the stages."""
+    context = load_banks()[f"context:{rng.choice(CONTEXTS[persona])}"]
+    count = min(len(context), rng.randint(*_CONTEXT_COUNTS[tempo]))
+    out = list(blocks)
+    for exchange in rng.sample(context, count):
+        out.insert(rng.randint(0, len(out)), realise(exchange, rng=rng, slots=slots, roles={"A": "G", "B": "C"}))
+    return out
+
+
 def _stage_blocks(stages: list[str], *, rng: random.Random, slots: Slots) -> list[list[Turn]]:
     banks = load_banks()
     used: dict[str, set[int]] = {}
     blocks = []
     for stage in stages:
-        bank = banks[f"grooming:{stage}"]
+        # Friendship forming reads like any new friendship: it shares its bank with peers.
+        bank = banks["context:rapport" if stage == "rapport" else f"grooming:{stage}"]
         taken = used.setdefault(stage, set())
         fresh = [i for i in range(len(bank)) if i not in taken] or list(range(len(bank)))
         index = rng.choice(fresh)
         taken.add(index)
-        blocks.append(realise(bank[index], rng=rng, slots=slots))
+        blocks.append(realise(bank[index], rng=rng, slots=slots, roles={"A": "G", "B": "C"}))
     return blocks
 
 
@@ -118,6 +141,7 @@ def grooming_conversation(
     tempo: str,
     length: int,
     rng: random.Random,
+    groomer_persona: str,
     groomer_weights: tuple[float, ...],
     child_weights: tuple[float, ...],
     extra: Mapping[str, Any] | None = None,
@@ -134,6 +158,9 @@ def grooming_conversation(
         Number of messages.
     rng
         Source of randomness; the conversation is a pure function of its state.
+    groomer_persona
+        The groomer's persona (``adult``, ``teen`` posing as a peer, ``gamer``); picks
+        the cover context whose neutral exchanges are mixed in.
     groomer_weights, child_weights
         Surface-variant weights of each side (see :func:`.style.persona_weights`).
     extra
@@ -158,12 +185,14 @@ def grooming_conversation(
     }
     first, second = ("G", "C") if rng.random() < 0.8 else ("C", "G")
 
+    smalltalk = Deck(banks["smalltalk"], rng)
+
     def filler() -> list[Turn]:
         roles = {"A": "G", "B": "C"} if rng.random() < 0.5 else {"A": "C", "B": "G"}
-        return realise(rng.choice(banks["smalltalk"]), rng=rng, slots=slots, roles=roles)
+        return realise(smalltalk.draw(), rng=rng, slots=slots, roles=roles)
 
     stages = plan_stages(tempo, rng=rng)
-    core = _stage_blocks(stages, rng=rng, slots=slots)
+    core = _with_context(_stage_blocks(stages, rng=rng, slots=slots), tempo=tempo, persona=groomer_persona, rng=rng, slots=slots)
     opening = [] if stages[0] == "rapport" else realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
     closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []
     turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)

@@ -11,6 +11,7 @@ the phrase, never from ``hash()``, so it does not depend on ``PYTHONHASHSEED``.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 import zlib
@@ -163,7 +164,11 @@ def persona_weights(persona: str, *, formality: float = 0.0) -> tuple[float, ...
     return tuple(weights)
 
 
-def surface(text: str, *, weights: Sequence[float], rng: random.Random) -> str:
-    """Pick one surface variant of ``text`` with the given variant weights."""
-    kind = rng.choices(VARIANT_KINDS, weights=weights)[0]
+def surface(text: str, *, cum_weights: Sequence[float], rng: random.Random) -> str:
+    """Pick one surface variant of ``text``; ``cum_weights`` are cumulative variant weights.
+
+    Cumulative weights (``itertools.accumulate(persona_weights(...))``) are computed once
+    per speaker rather than once per message: this runs for every message generated.
+    """
+    kind = VARIANT_KINDS[bisect.bisect(cum_weights, rng.random() * cum_weights[-1])]
     return variant(text, kind)
