@@ -111,7 +111,8 @@ class ScoreHistogram:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScoreHistogram):
             return NotImplemented
-        return bool(np.array_equal(self.counts_pos, other.counts_pos) and np.array_equal(self.counts_neg, other.counts_neg))
+        same_pos = np.array_equal(self.counts_pos, other.counts_pos)
+        return bool(same_pos and np.array_equal(self.counts_neg, other.counts_neg))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -160,7 +161,9 @@ class ScoreHistogram:
         outside = (s < 0.0) | (s > 1.0)
         if outside.any():
             index = int(np.argmax(outside))
-            raise DataError(f"scores[{index}]={s[index].item()!r} is outside [0, 1]; histogram scores must be probabilities")
+            raise DataError(
+                f"scores[{index}]={s[index].item()!r} is outside [0, 1]; histogram scores must be probabilities"
+            )
         index = np.searchsorted(_edges(bins)[1:-1], s, side="right")
         return cls(
             counts_pos=np.bincount(index[y == 1], minlength=bins),
@@ -440,6 +443,7 @@ class EarlyCounts:
         cumulative = np.cumsum(self.latency_counts)
 
         def penalty_at(rank: int) -> float:
+            """Penalty of the true positive at 0-based ``rank`` in latency order."""
             latency = int(np.searchsorted(cumulative, rank, side="right")) + 1
             return latency_penalty(latency)
 

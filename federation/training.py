@@ -32,7 +32,7 @@ from opacus.optimizers import DPOptimizer
 from torch import nn
 
 from federation.errors import ConfigError, DataError, LedgerError, PrivacyBudgetExceeded
-from federation.models.features import FeatureSet
+from federation.models.features import Batch, FeatureSet
 from federation.models.weights import head_arrays, load_head_arrays
 from federation.models.windows import conversation_scores
 from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_delta
@@ -272,7 +272,7 @@ def _add_proximal_gradient(params: Sequence[nn.Parameter], anchor: Sequence[torc
             param.grad.add_(param.detach() - reference, alpha=mu)
 
 
-def _loss(model: nn.Module, batch) -> torch.Tensor:
+def _loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     logits = model(batch.x, batch.mask, batch.speaker)
     return F.binary_cross_entropy_with_logits(logits, batch.labels)
 
@@ -281,6 +281,55 @@ def _device_of(head: nn.Module) -> torch.device:
     for param in head.parameters():
         return param.device
     return torch.device("cpu")
+
+
+def _plain_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    *,
+    params: Sequence[nn.Parameter],
+    anchor: Sequence[torch.Tensor],
+    mu: float,
+) -> float:
+    """One ordinary optimizer step; returns the batch loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = _loss(model, batch)
+    loss.backward()
+    if anchor:
+        _add_proximal_gradient(params, anchor, mu)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _dp_step(
+    wrapped: GradSampleModule,
+    optimizer: DPOptimizer,
+    batch: Batch,
+    *,
+    params: Sequence[nn.Parameter],
+    anchor: Sequence[torch.Tensor],
+    mu: float,
+) -> float | None:
+    """One DP-SGD step (clip, sum, noise, scale, update); returns the loss, None if empty.
+
+    An empty Poisson sample is still a step of the mechanism: the clipped sum is zero,
+    the noise is added as usual and the step is accounted.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss: float | None = None
+    if len(batch):
+        value = _loss(wrapped, batch)
+        value.backward()
+        loss = float(value.detach())
+    else:
+        for param in params:
+            param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+    if optimizer.pre_step():  # clip, sum, add noise, divide by the expected batch size
+        if anchor:  # FedProx after the noise: data-independent, so it costs no privacy
+            _add_proximal_gradient(params, anchor, mu)
+        optimizer.original_optimizer.step()
+    return loss
 
 
 def train(
@@ -389,32 +438,16 @@ def train(
         warnings.filterwarnings("ignore", message=_HOOK_WARNING)
         torch.manual_seed(settings.seed)  # dropout only; the DP noise has its own generator
         for _, indices in zip(range(steps), batches):
-            ends = _window_ends(lengths[indices], window_rng)
+            batch = data.batch(indices, window=settings.train_window, ends=_window_ends(lengths[indices], window_rng))
+            batch = batch.to(device)
             if dp_optimizer is None:
-                optimizer.zero_grad(set_to_none=True)
-                batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
-                loss = _loss(model, batch)
-                loss.backward()
-                losses.append((float(loss.detach()), len(indices)))
-                if anchor:
-                    _add_proximal_gradient(params, anchor, settings.proximal_mu)
-                optimizer.step()
-                continue
-            dp_optimizer.zero_grad(set_to_none=True)
-            if len(indices):
-                batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
-                loss = _loss(wrapped, batch)
-                loss.backward()
-                losses.append((float(loss.detach()), len(indices)))
+                loss = _plain_step(model, optimizer, batch, params=params, anchor=anchor, mu=settings.proximal_mu)
             else:
-                # An empty Poisson sample is a real step: zero clipped sum, full noise.
+                loss = _dp_step(wrapped, dp_optimizer, batch, params=params, anchor=anchor, mu=settings.proximal_mu)
+            if loss is None:
                 empty_steps += 1
-                for param in params:
-                    param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
-            if dp_optimizer.pre_step():  # clip, sum, add noise, scale by the expected batch
-                if anchor:
-                    _add_proximal_gradient(params, anchor, settings.proximal_mu)
-                dp_optimizer.original_optimizer.step()
+            else:
+                losses.append((loss, len(batch)))
     if wrapped is not None:
         dp_optimizer.zero_grad(set_to_none=True)
         wrapped.cleanup()

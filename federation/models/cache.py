@@ -118,7 +118,7 @@ class EmbeddingCache:
             )
         return DataError(
             f"embedding cache {self.path} is unreadable ({exc}); it is only a cache: "
-            "delete it (and any -wal/-shm files beside it) to rebuild"
+            "delete it to rebuild (with any -wal/-shm files beside it)"
         )
 
     def _connection(self) -> sqlite3.Connection:

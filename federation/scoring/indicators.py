@@ -131,11 +131,34 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
 }
 
 #: Per encoder family, the similarity at which a code is reported. Printed by
-#: ``python simulations/benchmarks/indicators.py --calibrate`` (F0.5 on synthetic
-#: calibration data, seed 101); see that script for the held-out figures.
+#: ``python simulations/benchmarks/indicators.py --calibrate`` (F0.5 on the messages of
+#: the grooming conversations of synthetic calibration data, seed 101); that script also
+#: prints precision and recall on held-out synthetic data (seed 202).
 CALIBRATED_THRESHOLDS: dict[str, dict[str, float]] = {
-    "minilm": {code: 0.6 for code in INDICATOR_CODES},
-    "ngram": {code: 0.4 for code in INDICATOR_CODES},
+    "minilm": {
+        "personal_question": 0.7,
+        "flattery": 0.629,
+        "gift": 0.618,
+        "risk_check": 0.688,
+        "secrecy": 0.65,
+        "isolation": 0.631,
+        "app_move": 0.555,
+        "photo_request": 0.769,
+        "meeting_request": 0.683,
+        "pressure": 0.53,
+    },
+    "ngram": {
+        "personal_question": 0.599,
+        "flattery": 0.663,
+        "gift": 0.544,
+        "risk_check": 0.593,
+        "secrecy": 0.425,
+        "isolation": 0.648,
+        "app_move": 0.567,
+        "photo_request": 0.474,
+        "meeting_request": 0.523,
+        "pressure": 0.483,
+    },
 }
 
 #: Used for an encoder of unknown family (no calibration): a conservative cut.

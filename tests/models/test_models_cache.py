@@ -60,7 +60,7 @@ def test_corrupt_file_raises_data_error_naming_path_and_fix(tmp_path: Path) -> N
         cache.get_many("enc", [text_key("x")])
     message = str(caught.value)
     assert str(path) in message
-    assert "delete it" in message and "only a cache" in message
+    assert "delete it to rebuild" in message and "only a cache" in message
     assert "\n" not in message
 
 

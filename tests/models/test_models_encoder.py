@@ -150,5 +150,5 @@ def test_cached_vector_of_wrong_length_is_reported(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "emb.sqlite")
     encoder = MiniLMEncoder(cache=cache)
     cache.put_many(encoder.id, {text_key("hello"): np.ones(5, np.float32)})
-    with pytest.raises(DataError, match="delete it"):
+    with pytest.raises(DataError, match="delete it to rebuild"):
         encoder.encode(["hello"])

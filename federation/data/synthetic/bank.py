@@ -17,7 +17,7 @@ from federation.data.synthetic.phrases import ALL_BANKS, SHARED, SLOTS
 
 __all__ = ["Exchange", "Line", "load_banks"]
 
-_LINE = re.compile(r"^(?P<role>[A-Z])(?P<optional>\?)?(?:\[(?P<codes>[a-z_,]+)\])?:\s*(?P<alts>\S.*)$")
+_LINE = re.compile(r"^(?P<role>[A-Z])(?P<flags>[?~]*)(?:\[(?P<codes>[a-z_,]+)\])?:\s*(?P<alts>\S.*)$")
 _SHARED = re.compile(r"^@(?P<name>\w+)\s*=\s*(?P<alts>\S.*)$")
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -27,12 +27,18 @@ _ROLES = {"grooming": ("G", "C"), "benign": ("A", "B"), "context": ("A", "B"), "
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of an exchange: who says it, which indicators it carries, how it can be phrased."""
+    """One line of an exchange: who says it, which indicators it carries, how it can be phrased.
+
+    ``optional`` lines are kept half of the time; an ``aligned`` line takes the
+    alternative at the same position as the line before it (a reply that fits the
+    question actually asked).
+    """
 
     role: str
     alternatives: tuple[str, ...]
     codes: tuple[str, ...] = ()
     optional: bool = False
+    aligned: bool = False
 
 
 Exchange = tuple[Line, ...]
@@ -110,12 +116,17 @@ def parse_banks(text: str, *, shared: dict[str, tuple[str, ...]]) -> dict[str, t
         unknown = [code for code in codes if code not in INDICATOR_CODES]
         if unknown:
             raise ValueError(f"{where}: unknown indicator codes {unknown}")
+        alternatives = _split(match["alts"], shared=shared, where=where)
+        aligned = "~" in match["flags"]
+        if aligned and (not current or len(current[-1].alternatives) != len(alternatives)):
+            raise ValueError(f"{where}: an aligned line ('~') needs as many distinct alternatives as the line before")
         current.append(
             Line(
                 role=match["role"],
-                alternatives=_split(match["alts"], shared=shared, where=where),
+                alternatives=alternatives,
                 codes=codes,
-                optional=bool(match["optional"]),
+                optional="?" in match["flags"],
+                aligned=aligned,
             )
         )
     flush()

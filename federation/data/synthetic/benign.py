@@ -39,6 +39,10 @@ SCENARIOS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
 }
 
 
+#: Scenarios whose first exchange is their own opening (a helpline greeting, a report).
+_OPENS_ITSELF = frozenset({"counsellor", "moderator", "peer_report"})
+
+
 def benign_conversation(
     *,
     conversation_id: str,
@@ -88,15 +92,23 @@ def benign_conversation(
 
     bank = banks[f"benign:{scenario}"]
     wanted = min(len(bank), max(1, rng.randint(length // 14, length // 6)))
-    exchanges = list(rng.sample(bank, wanted))
+    opens_itself = scenario in _OPENS_ITSELF
+    if opens_itself:
+        chosen = [0, *rng.sample(range(1, len(bank)), wanted - 1)]
+    else:
+        chosen = rng.sample(range(len(bank)), wanted)
+    # Bank order is story order (a report starts with what happened and ends with what was done).
+    exchanges = [bank[i] for i in sorted(chosen)]
     if contexts:
         context = banks[f"context:{rng.choice(contexts)}"]
         extra_count = min(len(context), rng.randint(0, 2))
         for exchange in rng.sample(context, extra_count):
-            exchanges.insert(rng.randint(0, len(exchanges)), exchange)
+            exchanges.insert(rng.randint(int(opens_itself), len(exchanges)), exchange)
     core = [realise(exchange, rng=rng, slots=slots) for exchange in exchanges]
     first, second = ("A", "B") if rng.random() < 0.7 else ("B", "A")
-    opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second}) if rng.random() < 0.8 else []
+    opening = []
+    if not opens_itself and rng.random() < 0.8:
+        opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
     closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []
     turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
     return Conversation(

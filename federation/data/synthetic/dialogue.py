@@ -84,15 +84,20 @@ def realise(
 ) -> list[Turn]:
     """Choose a phrasing for each line of ``exchange`` (optional lines kept half the time).
 
+    Aligned lines take the alternative at the position chosen for the line before.
+
     ``roles`` renames the exchange's roles, e.g. small talk's ``A``/``B`` onto a groomer
     and a child.
     """
     turns: list[Turn] = []
+    index = 0
     for line in exchange:
+        # An aligned line follows its predecessor's choice, even when that line was skipped.
+        index = index if line.aligned else rng.randrange(len(line.alternatives))
         if line.optional and rng.random() < 0.5:
             continue
         role = roles.get(line.role, line.role) if roles else line.role
-        turns.append(Turn(role=role, text=slots.fill(rng.choice(line.alternatives)), codes=line.codes))
+        turns.append(Turn(role=role, text=slots.fill(line.alternatives[index]), codes=line.codes))
     return turns
 
 

@@ -76,8 +76,8 @@ def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
 
     Slow and medium conversations build rapport first and may be cut at a random depth
     (an early-stage chat); fast ones go straight to flattery, an app move, photo requests
-    and pressure. Adjacent stages are sometimes swapped, as real chats do not follow the
-    textbook order.
+    and pressure. In slow and medium ones adjacent stages are sometimes swapped, as real
+    chats do not follow the textbook order.
     """
     if tempo not in _LATER_STAGES:
         raise ValueError(f"unknown tempo {tempo!r}; use one of {TEMPOS}")
@@ -90,9 +90,10 @@ def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
     if tempo != "fast":
         depth = rng.uniform(0.25, 1.0) if tempo == "slow" else rng.uniform(0.4, 1.0)
         stages = stages[: max(2, round(depth * len(stages)))]
-    for i in range(1, len(stages)):
-        if rng.random() < 0.15:
-            stages[i - 1], stages[i] = stages[i], stages[i - 1]
+    if tempo != "fast":
+        for i in range(1, len(stages)):
+            if rng.random() < 0.15:
+                stages[i - 1], stages[i] = stages[i], stages[i - 1]
     if all(stage == "rapport" for stage in stages):
         stages.append("personal_question")
     return stages

@@ -95,11 +95,11 @@ C: around {time} | like {time} | it depends
 G: ok good to know | nice | cool
 
 G[personal_question]: do you have a lot of friends at school? | what's your real name? | when's your birthday?
-C: a few | not really | why?
+C~: a few | why do you want to know? | in march
 G: just want to know you better | i like knowing about you
 
 G[personal_question]: what do you look like? | what colour is your hair? | are you tall?
-C: idk normal | brown | kind of
+C~: idk normal | brown | kind of
 G: cool | nice
 
 G[personal_question]: do you have your own phone? | is that your own laptop? | do you have a tablet in your room?
@@ -148,11 +148,11 @@ C: no they're at work | just me | my mum is downstairs | why?
 G: ok good | just asking | cool, we can talk more then
 
 G[risk_check]: who else uses this computer? | does your mum check your phone? | do your parents read your messages? | is your phone shared with anyone?
-C: just me | sometimes | nah it's mine | my dad checks it sometimes
+C~: just me | sometimes | my dad does sometimes | nah it's mine
 G: ok good | be careful then | cool
 
 G[risk_check]: what time do your parents get home? | are you alone right now? | is your door locked? | is anyone reading over your shoulder?
-C: around {time} | yeah | why | no
+C~: around {time} | yeah | why | no
 G: just asking | so we have time to talk | ok good
 
 G[risk_check]: does anyone else know your password? | do your parents know about this app? | can your parents see your screen time?
@@ -179,7 +179,7 @@ G?: it's easier that way
 == grooming:isolation
 G[isolation]: your friends don't get you like i do | i'm the only one who really understands you | your parents are so unfair to you
 C: yeah maybe | they're ok sometimes | i guess
-G: you can always talk to me | i'll always be here for you | you don't need them
+G: you can always talk to me | i'll always be here for you | talk to me anytime
 
 G[isolation]: you don't need them, you've got me | they're just jealous of you | forget about them, they don't care | your parents don't listen to you like i do
 C: yeah | i guess | maybe you're right | idk
@@ -192,7 +192,7 @@ G?: you deserve better
 == grooming:app_move
 G[app_move]: @move_app
 C: ok | ok added you | i don't have it | my mum doesn't let me have {app}
-G: download it, it's easy | add me there | ok i'll message you there
+G[app_move]: download it, it's easy | add me there | ok i'll message you there
 
 G[app_move]: this app is weird, let's use {app} | can we talk somewhere more private? | this chat gets checked, use {app}
 C: ok | sure | idk
@@ -205,7 +205,7 @@ G: it's just easier | so no one bothers us
 == grooming:photo_request
 G[photo_request]: @send_pic
 C: why | @idk | ok one sec | maybe later
-G: just want to see you | i sent you mine | please, just one
+G[photo_request]: just want to see you | i sent you mine | please, just one
 
 G[photo_request]: send me a pic of you | i want to see what you look like now | send me one just for me
 C: why | ok | maybe later | idk
@@ -222,7 +222,7 @@ G: just want to see | come on
 == grooming:meeting_request
 G[meeting_request]: @meet
 C: idk | maybe | i'm not allowed | where?
-G: it'll be fun | i'll buy you food | we can just hang out
+G: it'll be fun | we can just hang out | it'll be our thing
 
 G[meeting_request]: i could come to your town {day} | i can pick you up after school | let's meet somewhere, just us
 C: idk | maybe | i'm not allowed | where?
@@ -241,7 +241,7 @@ G[pressure]: after everything i did for you? | you owe me | if you really liked 
 C: sorry | it's not like that | ok ok
 G?: good
 
-G[pressure]: if you don't send it i'll tell your parents about our chats | i'll show everyone our messages | i know where your school is | you'll get in trouble if you don't answer
+G[pressure]: if you don't answer i'll tell your parents about our chats | i'll show everyone our messages | i know where your school is | you'll get in trouble if you don't answer
 C: please don't | ok ok | i'm scared | please stop
 
 G[pressure]: you said you'd do it | you promised me | i'm so hurt you're ignoring me | don't you trust me?
@@ -400,7 +400,7 @@ B: ok | here | will do tonight
 A: @thanks
 
 A: which school are you at, for the tournament form? | how old are you, for the registration? | which age group are you in?
-B: year 8 | {age_child} | under 14s
+B~: year 8 | {age_child} | under 14s
 A: @thanks | ok good to know
 
 A: we can do the {subject} lesson as a video call | @video | the lesson link is on the school app
@@ -458,7 +458,7 @@ B: sure one sec | here | sent
 A: looks good
 
 A: would you take {price}? | best price? | is {price} ok?
-B: {price} is fine | lowest is {price} | ok deal
+B~: {price} is fine | lowest is {price} | ok deal
 A: deal
 
 A: can we meet at {place} {day}? | i can pick it up at {time} | @meet
@@ -478,7 +478,7 @@ B: @busy | yes sorry, on my way | sorry running late
 A: no worries
 
 A: does the {item} come with anything? | why are you selling it? | how old is the {item}?
-B: just the charger | moving house | about a year
+B~: just the charger | moving house | about a year
 A: ok thanks | @ack
 
 == benign:parent_warning
@@ -612,7 +612,7 @@ B: i think i failed lol | not really | kind of
 A: same lol | you'll be fine | me neither
 
 A: did you do the {subject} homework? | is the {subject} homework due {day}? | can you help with the {subject} homework?
-B: not yet | yeah due {day} | i'll send you what i did
+B~: not yet | yeah due {day} | i'll send you what i did
 A: @thanks | ok | same
 
 A: our {subject} teacher is so strict | mr {name} gave us so much homework | we had a supply teacher today
@@ -628,23 +628,23 @@ B: maybe later | yeah after dinner | can't tonight
 A: @ok | cool | ok tomorrow then
 
 A: what rank are you in {game}? | what's your high score? | did you finish the level?
-B: gold lol | not telling lol | almost
+B~: gold lol | not telling lol | almost
 A: @nice | @laugh | same
 
 A: have you heard the new {artist} song? | the new {artist} album is out | {artist} is on tour
-B: yes it's on repeat | not yet | i want tickets so bad
+B~: yes it's on repeat | not yet | i want tickets so bad
 A: same | it's so good | me too
 
 A: what are you listening to? | any song recommendations? | who's your favourite singer?
-B: {artist} obviously | try {artist} | {artist}
-A: good choice | ok will do | @nice
+B~: {artist} obviously | try {artist} | {artist} for sure
+A~: good choice | ok will do | same
 
 A: what are you doing {day}? | any plans for the weekend? | going anywhere for the holidays?
 B: nothing much | seeing my cousins | just chilling
 A: @nice | sounds good | same
 
 A: what did you have for dinner? | what's for dinner? | i'm so hungry
-B: {food} | {food} again lol | same
+B~: {food} | {food} again lol | same
 A: yum | lucky | i want {food} now
 
 A: are you watching {show}? | did you finish {show}? | have you seen {show}?
@@ -656,7 +656,7 @@ B: try {show} | {show} is good | {show}!!
 A: @ok | will do | @thanks
 
 A: do you play {sport}? | how was {sport} practice? | do you still do {sport}?
-B: yeah on {day}s | tiring | not anymore
+B~: yeah on {day}s | tiring | not anymore
 A: @nice | respect | fair
 
 A: did your team win? | how was the match? | did you score?
@@ -664,7 +664,7 @@ B: we lost lol | we won!! | no
 A: unlucky | @nice | next time
 
 A: how's your {pet}? | my {pet} is being so annoying | i want a {pet} so bad
-B: cute | @laugh | same
+B~: good, so lazy lol | lol what did it do | same
 A: @laugh
 
 A: i'm so tired | it's so cold today | this week is so long
@@ -680,7 +680,7 @@ B: rip | same | mine too
 A?: ugh
 
 A: it's {name}'s birthday {day} | are you going to {name}'s party? | what should i get {name} for her birthday?
-B: yes! | i think so | idk maybe a hoodie
+B~: oh yeah! | i think so | idk maybe a hoodie
 A: @nice | same | good idea
 
 A: my mum made me clean my room | i have to babysit my brother | i'm grounded lol
@@ -688,7 +688,7 @@ B: @laugh | unlucky | same
 A: ugh
 
 A: it's raining again | it's so hot today | did you see the snow?
-B: ugh | finally | yes!!
+B~: ugh | finally | yes!!
 A: @laugh
 
 A: i can't wait for the holidays | only one week left | summer can't come soon enough
@@ -707,19 +707,19 @@ B: @laugh | i know | aw thanks | stop it
 A?: it's true
 
 A: do you want to come to {place} {day}? | do you know what the homework is? | do you have {name}'s number?
-B: yes! | no idea | why?
-A: just asking | ok | we're all going
+B~: yes! | no idea | why?
+A~: we're all going | ok | just asking
 
 A: why didn't you come today? | why were you late? | why is {name} mad at me?
-B: i was ill | missed the bus | idk, ask her
+B~: i was ill | missed the bus | idk, ask her
 A: oh ok | @laugh | ok
 
 A: what time is it there? | are you awake? | can't sleep
-B: late lol | yeah | same
+B~: late lol | yeah | same
 A: @laugh | go to sleep
 
 A: what's your favourite food? | do you like {food}? | i could eat {food} every day
-B: {food} obviously | yes!! | same
+B~: {food} obviously | yes!! | same
 A: @laugh | good choice
 
 """
@@ -781,7 +781,7 @@ A: you always make me laugh | talking to you is the best part of my day | i look
 B: aw | @laugh | same tbh
 
 A: what do you want to do when you're older? | what's your favourite subject? | what do you do after school?
-B: idk maybe a vet | {subject} i guess | just chill
+B~: idk maybe a vet | {subject} i guess | just chill
 A: you'd be great at that | that's cool | nice
 
 == context:gaming
@@ -815,7 +815,7 @@ B: @ok | got it | will do
 A?: see you there
 
 A: how's your ankle? | are you fit for {day}? | did you stretch after?
-B: better | yes | forgot lol
+B~: better | yes | forgot lol
 A: take it easy | good
 
 A: we're playing the {name} club team {day} | the tournament is on {day} | trials are next week
@@ -845,7 +845,7 @@ B: @thanks | haha thanks | aw thanks
 A?: i mean it
 
 A: what's your favourite app? | do you post a lot? | how many followers do you have?
-B: probably {app} | not really | not many lol
+B~: probably {app} | not really | not many lol
 A: same | @nice
 """
 

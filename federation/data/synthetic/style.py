@@ -1,7 +1,7 @@
 """Surface style: slang, typos, emoji and stretched words, per persona and node kind.
 
-Each phrase has a small, fixed pool of surface variants (canonical, casual, slang, typo,
-emoji, slang with emoji, stretched), each a pure function of the phrase text. A persona
+Each phrase has a small, fixed pool of surface variants (canonical, casual, slang, two
+typos, emoji, slang with emoji, stretched), each a pure function of the phrase text. A persona
 only changes how often each variant is picked. So the language looks varied, yet the
 number of distinct message texts stays bounded (at most ``len(VARIANT_KINDS)`` per
 phrase), which matters because the downstream encoder caches embeddings by exact text.
@@ -20,14 +20,14 @@ from functools import lru_cache
 
 __all__ = ["PERSONAS", "VARIANT_KINDS", "persona_weights", "surface", "variant"]
 
-VARIANT_KINDS: tuple[str, ...] = ("canonical", "casual", "slang", "typo", "emoji", "slang_emoji", "stretch")
+VARIANT_KINDS: tuple[str, ...] = ("canonical", "casual", "slang", "typo", "typo2", "emoji", "slang_emoji", "stretch")
 
 #: How often each persona writes each variant kind (same order as ``VARIANT_KINDS``).
 PERSONAS: dict[str, tuple[float, ...]] = {
-    "teen": (0.06, 0.30, 0.28, 0.10, 0.10, 0.11, 0.05),
-    "gamer": (0.05, 0.36, 0.32, 0.12, 0.05, 0.06, 0.04),
-    "adult": (0.42, 0.33, 0.03, 0.10, 0.10, 0.00, 0.02),
-    "parent": (0.45, 0.28, 0.00, 0.10, 0.17, 0.00, 0.00),
+    "teen": (0.06, 0.30, 0.28, 0.05, 0.05, 0.10, 0.11, 0.05),
+    "gamer": (0.05, 0.36, 0.32, 0.06, 0.06, 0.05, 0.06, 0.04),
+    "adult": (0.42, 0.33, 0.03, 0.05, 0.05, 0.10, 0.00, 0.02),
+    "parent": (0.45, 0.28, 0.00, 0.05, 0.05, 0.17, 0.00, 0.00),
 }
 
 _SLANG: tuple[tuple[str, str], ...] = (
@@ -84,12 +84,12 @@ def _slang(text: str) -> str:
     return _casual(out).rstrip("!").rstrip(",")
 
 
-def _typo(text: str) -> str:
+def _typo(text: str, salt: str) -> str:
     words = text.split(" ")
     candidates = [i for i, word in enumerate(words) if len(word) >= 4 and word.isalpha()]
     if not candidates:
         return text
-    rng = _seeded(text, "typo")
+    rng = _seeded(text, salt)
     i = rng.choice(candidates)
     word = words[i]
     j = rng.randrange(1, len(word) - 1)
@@ -140,8 +140,8 @@ def variant(text: str, kind: str) -> str:
         return _casual(text)
     if kind == "slang":
         return _slang(text)
-    if kind == "typo":
-        return _typo(_casual(text))
+    if kind in ("typo", "typo2"):
+        return _typo(_casual(text), kind)
     if kind == "emoji":
         return _emoji(_casual(text), "emoji")
     if kind == "slang_emoji":
