@@ -22,6 +22,14 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("data", "synth"): "simulations.prepare:synth_command",
     ("simulate",): "simulations.main:simulate_command",
     ("node", "budget"): "clients.budget:budget_command",
+    ("node", "keygen"): "clients.node_cli:keygen_command",
+    ("node", "check"): "clients.node_cli:node_check_command",
+    ("node", "start"): "clients.node_cli:node_start_command",
+    ("server", "certs"): "server.cli:certs_command",
+    ("server", "start"): "server.cli:start_command",
+    ("server", "register"): "server.cli:register_command",
+    ("server", "run"): "server.cli:run_command",
+    ("server", "resume"): "server.cli:resume_command",
     ("score",): "federation.scoring.cli:score_command",
     ("evaluate",): "federation.scoring.cli:evaluate_command",
 }
@@ -51,6 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
     node_commands = node.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     budget = node_commands.add_parser("budget", help="show what a node's privacy ledger has spent")
     budget.add_argument("ledger", type=Path)
+    _add_node_parsers(node_commands)
+    _add_server_parsers(commands)
     score = commands.add_parser("score", help="analyst: score conversations with early warnings and evidence")
     score.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")
     score.add_argument("input", type=Path, nargs="?", help="JSONL or PAN-2012 XML file (omit with --follow)")
@@ -63,6 +73,72 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--predators", type=Path, help="PAN-2012 ground truth: predator author ids")
     evaluate.add_argument("--out", type=Path, help="also write the metrics as JSON here")
     return parser
+
+
+def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
+    """``cesagram node keygen | check | start`` (the node operator's production commands)."""
+    keygen = node_commands.add_parser("keygen", help="create this node's key pair for SuperNode authentication")
+    keygen.add_argument("dir", type=Path, help="folder for node.key (stays here) and node.pub (goes to the coordinator)")
+
+    check = node_commands.add_parser("check", help="check a data file and what a planned run would spend")
+    check.add_argument("data", type=Path, help="the node's JSONL or PAN-2012 XML file")
+    check.add_argument("--predators", type=Path, help="PAN-2012 ground truth: predator author ids")
+    check.add_argument("--max-issues", type=int, default=100, help="list at most this many bad records")
+    check.add_argument("--rounds", type=int, default=8, help="rounds of the planned run")
+    check.add_argument("--epsilon", type=float, default=8.0, help="epsilon the run may spend (privacy.epsilon)")
+    check.add_argument("--delta", type=float, default=1e-5, help="the node's delta (when no --ledger)")
+    check.add_argument("--cap", type=float, help="the node's lifetime cap (default: the ledger's)")
+    check.add_argument("--ledger", type=Path, help="the node's privacy ledger, to include what it has spent")
+    check.add_argument("--batch-size", type=int, default=32, help="train.batch_size of the run")
+    check.add_argument("--epochs", type=float, default=1.0, help="train.local_epochs of the run")
+    check.add_argument("--validation-fraction", type=float, default=0.2, help="evaluation.validation_fraction")
+    check.add_argument("--seed", type=int, default=0, help="the run's seed (it picks the validation split)")
+
+    start = node_commands.add_parser("start", help="start this node's Flower SuperNode (TLS, authentication)")
+    start.add_argument("--superlink", required=True, help="HOST:PORT of the coordinator's SuperLink")
+    start.add_argument("--ca", required=True, type=Path, help="the coordinator's CA certificate (ca.crt)")
+    start.add_argument("--key", required=True, type=Path, help="this node's private key (node.key)")
+    start.add_argument("--data", required=True, type=Path, help="this node's conversations (JSONL or PAN-2012 XML)")
+    start.add_argument("--ledger", required=True, type=Path, help="this node's privacy ledger (created if absent)")
+    start.add_argument("--cap", required=True, type=float, help="this node's lifetime epsilon cap")
+    start.add_argument("--delta", type=float, default=1e-5, help="this node's delta (fixed for the ledger's life)")
+    start.add_argument("--name", help="name in reports (default: the data file's name)")
+    start.add_argument("--kind", default="unknown", choices=["hotline", "police", "platform", "unknown"])
+    start.add_argument("--runtime-port", type=int, default=9094, help="local port for Flower's ClientApp runtime")
+    start.add_argument("--probe-timeout", type=float, default=10.0, help="seconds to wait for the SuperLink to answer")
+
+
+def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]
+    """``cesagram server certs | start | register | run | resume`` (the coordinator's commands)."""
+    server = commands.add_parser("server", help="coordinator: certificates, SuperLink, production runs")
+    server_commands = server.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    certs = server_commands.add_parser("certs", help="create a pilot CA and the SuperLink's TLS certificate")
+    certs.add_argument("dir", type=Path, help="folder for ca.crt, ca.key, superlink.crt, superlink.key")
+    certs.add_argument("--host", action="append", required=True, help="a name or IP nodes dial (repeat for more)")
+    certs.add_argument("--valid-days", type=int, default=365)
+
+    start = server_commands.add_parser("start", help="start the SuperLink with TLS and SuperNode authentication")
+    start.add_argument("--certs", type=Path, help="folder from `cesagram server certs`")
+    start.add_argument("--ca", type=Path, help="CA certificate (own PKI; instead of --certs)")
+    start.add_argument("--cert", type=Path, help="SuperLink certificate (own PKI)")
+    start.add_argument("--key", type=Path, help="SuperLink private key (own PKI)")
+    start.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
+    start.add_argument("--port", type=int, default=9092, help="port of the Fleet, Control and Runtime APIs")
+    start.add_argument("--database", type=Path, default=Path("superlink.db"), help="SuperLink state file")
+
+    register = server_commands.add_parser("register", help="register node public keys (flwr supernode register)")
+    register.add_argument("public_keys", nargs="+", type=Path, help="node.pub files from `cesagram node keygen`")
+    register.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
+    register.add_argument("--ca", required=True, type=Path, help="the federation's CA certificate")
+    register.add_argument("--name", help="a name for the node (one key only)")
+
+    run = server_commands.add_parser("run", help="launch a production run (Hydra overrides, federation=production)")
+    run.add_argument("overrides", nargs="*", help="e.g. experiment=pilot federation.superlink=HOST:PORT")
+
+    resume = server_commands.add_parser("resume", help="continue a production run from its last checkpoint")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--superlink", help="HOST:PORT, if the SuperLink moved")
+    resume.add_argument("--ca", type=Path, help="CA certificate, if it moved")
 
 
 def _handler(args: argparse.Namespace):

@@ -229,11 +229,12 @@ def _effective_batch(settings: TrainSettings, n: int) -> int:
     return min(settings.batch_size, n)
 
 
-def steps_per_call(settings: TrainSettings, num_examples: int) -> int:
+def steps_per_call(settings: TrainSettings, *, num_examples: int) -> int:
     """Steps one call takes: ``ceil(local_epochs * N / min(batch_size, N))``."""
     if num_examples < 1:
         raise DataError("the node has no training conversations; give it data or leave it out of training")
-    return max(1, math.ceil(settings.local_epochs * num_examples / _effective_batch(settings, num_examples)))
+    batch = _effective_batch(settings, num_examples)
+    return max(1, math.ceil(settings.local_epochs * num_examples / batch))
 
 
 def _window_ends(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -263,7 +264,9 @@ def _build_optimizer(params: Sequence[nn.Parameter], settings: TrainSettings) ->
     return torch.optim.SGD(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 
-def _add_proximal_gradient(params: Sequence[nn.Parameter], anchor: Sequence[torch.Tensor], mu: float) -> None:
+def _add_proximal_gradient(
+    params: Sequence[nn.Parameter], anchor: Sequence[torch.Tensor], mu: float
+) -> None:
     """Add FedProx's ``mu * (w - w_global)`` to each gradient (data-independent)."""
     with torch.no_grad():
         for param, reference in zip(params, anchor, strict=True):
@@ -385,7 +388,7 @@ def train(
     ``train_loss`` is a plain statistic of private data, not protected by DP.
     """
     n = len(data)
-    steps = steps_per_call(settings, n)
+    steps = steps_per_call(settings, num_examples=n)
     batch_size = _effective_batch(settings, n)
     started = time.perf_counter()
 
@@ -433,17 +436,19 @@ def train(
 
     losses: list[tuple[float, int]] = []
     empty_steps = 0
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]), warnings.catch_warnings():
+    rng_devices = [] if device.type == "cpu" else [device]
+    with torch.random.fork_rng(devices=rng_devices), warnings.catch_warnings():
         # Opacus's backward hooks on a first layer whose input needs no gradient: harmless.
         warnings.filterwarnings("ignore", message=_HOOK_WARNING)
         torch.manual_seed(settings.seed)  # dropout only; the DP noise has its own generator
         for _, indices in zip(range(steps), batches):
-            batch = data.batch(indices, window=settings.train_window, ends=_window_ends(lengths[indices], window_rng))
-            batch = batch.to(device)
+            ends = _window_ends(lengths[indices], window_rng)
+            batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
+            proximal = {"params": params, "anchor": anchor, "mu": settings.proximal_mu}
             if dp_optimizer is None:
-                loss = _plain_step(model, optimizer, batch, params=params, anchor=anchor, mu=settings.proximal_mu)
+                loss = _plain_step(model, optimizer, batch, **proximal)
             else:
-                loss = _dp_step(wrapped, dp_optimizer, batch, params=params, anchor=anchor, mu=settings.proximal_mu)
+                loss = _dp_step(wrapped, dp_optimizer, batch, **proximal)
             if loss is None:
                 empty_steps += 1
             else:
@@ -588,7 +593,7 @@ def train_with_ledger(
         raise ConfigError(f"privacy max_grad_norm must be a positive number, got {dp_clip!r}")
     delta = validate_delta(delta, name="privacy delta")
     n = len(data)
-    steps = steps_per_call(settings, n)
+    steps = steps_per_call(settings, num_examples=n)
     sample_rate = _effective_batch(settings, n) / n
 
     with ledger_lock(Path(ledger_path), timeout_s=lock_timeout_s):
@@ -613,7 +618,8 @@ def train_with_ledger(
         if plan is None:
             if round > planned_rounds:
                 raise ConfigError(
-                    f"round {round} is past the run's planned_rounds {planned_rounds}; set planned_rounds to the run's rounds"
+                    f"round {round} is past the run's planned_rounds {planned_rounds}; "
+                    "set planned_rounds to the run's number of rounds"
                 )
             new_plan = plan = plan_run(
                 history=history,

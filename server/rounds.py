@@ -3,18 +3,20 @@
 ``Strategy.start`` always begins at round 1, waits for nodes without a deadline and cannot
 stop early. This loop calls the same hooks (``configure_train``, ``aggregate_train``,
 ``configure_evaluate``, ``aggregate_evaluate`` is replaced by histogram merging) and adds
-what a federation of organisations needs: a deadline on node availability, a clean end when
-no node may train any more, and a callback after each round (checkpoints, progress).
+what a federation of organisations needs: a deadline on node availability, a start at any
+round (a resumed run), a clean end when no node may train any more, a callback after each
+round (checkpoints, progress), and an optional secure-aggregation training step.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
@@ -25,16 +27,48 @@ log = logging.getLogger(__name__)
 
 RoundCallback = Callable[[int, ArrayRecord], None]
 
+#: Replies the SuperLink writes itself when a node never answered (it went offline, or the
+#: reply expired): the node missed the round, it did not fail in it.
+_UNAVAILABLE = (ErrorCode.NODE_UNAVAILABLE, ErrorCode.REPLY_MESSAGE_UNAVAILABLE, ErrorCode.MESSAGE_UNAVAILABLE)
+
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """Which rounds to run and how long to wait."""
+    """Which rounds to run and how long to wait.
+
+    ``expected_nodes`` (default: ``required_nodes``) is how many nodes the first round of
+    this call waits for, up to ``wait_for_nodes_s``; every round then needs at least
+    ``required_nodes`` online, or the run stops with a note saying so.
+    """
 
     first_round: int
     last_round: int
     required_nodes: int
     timeout_s: float
     wait_for_nodes_s: float
+    expected_nodes: int = 0
+
+    @property
+    def awaited_nodes(self) -> int:
+        return max(self.expected_nodes, self.required_nodes)
+
+
+@dataclass
+class TrainOutcome:
+    """One round's training as the loop records it.
+
+    ``arrays`` is the already aggregated global model (secure aggregation aggregates inside
+    its protocol), or None when the round produced none.
+    """
+
+    sent: list[Message]
+    replies: list[Message]
+    arrays: ArrayRecord | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+#: A training step that aggregates itself (SecAgg+): (round, global arrays, train config) -> outcome.
+TrainStep = Callable[[int, ArrayRecord, ConfigRecord], TrainOutcome]
 
 
 def wait_for_nodes(grid: Grid, required: int, deadline_s: float, *, poll_s: float = 1.0) -> int:
@@ -47,6 +81,32 @@ def wait_for_nodes(grid: Grid, required: int, deadline_s: float, *, poll_s: floa
         time.sleep(poll_s)
 
 
+def answered_by_nodes(replies: Iterable[Message]) -> list[Message]:
+    """The replies a node sent, without the SuperLink's "node unavailable" stand-ins.
+
+    A node that was killed or cut off gets no reply of its own: the SuperLink answers for
+    it once its heartbeat lapses. Dropping those makes the recorder count the node as
+    having missed the round (with the others going on), not as a failed node of unknown name.
+    """
+    kept = []
+    for reply in replies:
+        if reply.has_error() and (
+            reply.error.code in _UNAVAILABLE or reply.metadata.src_node_id == SUPERLINK_NODE_ID
+        ):
+            log.warning("a node did not answer in round %s (%s)", reply.metadata.group_id, reply.error.reason)
+            continue
+        kept.append(reply)
+    return kept
+
+
+def _too_few_nodes(server_round: int, connected: int, plan: RoundPlan) -> str:
+    return (
+        f"round {server_round}: only {connected} of the {plan.required_nodes} required nodes were online within "
+        f"{plan.wait_for_nodes_s:.0f} s; the run stopped here. Start the missing nodes (or lower "
+        "federation.min_nodes) and resume the run"
+    )
+
+
 def run_rounds(
     *,
     grid: Grid,
@@ -57,34 +117,63 @@ def run_rounds(
     train_config: ConfigRecord,
     evaluate_config: ConfigRecord,
     on_round_end: RoundCallback | None = None,
+    train_step: TrainStep | None = None,
 ) -> ArrayRecord:
-    """Run rounds ``plan.first_round .. plan.last_round``; return the final global weights."""
+    """Run rounds ``plan.first_round .. plan.last_round``; return the final global weights.
+
+    Parameters
+    ----------
+    train_step
+        Replaces Flower's ``configure_train`` / ``send_and_receive`` / ``aggregate_train``
+        for the training half of a round (secure aggregation); evaluation is unchanged.
+    on_round_end
+        Called with the round number and the global weights after each round is recorded
+        (the checkpoint).
+    """
+    awaited = plan.awaited_nodes
     for server_round in range(plan.first_round, plan.last_round + 1):
-        connected = wait_for_nodes(grid, plan.required_nodes, plan.wait_for_nodes_s)
+        connected = wait_for_nodes(grid, awaited, plan.wait_for_nodes_s)
         if connected < plan.required_nodes:
-            recorder.note(
-                f"round {server_round}: only {connected} of the {plan.required_nodes} required nodes connected "
-                f"within {plan.wait_for_nodes_s:.0f} s; stopping the run"
-            )
+            recorder.note(_too_few_nodes(server_round, connected, plan))
             break
+        if connected < awaited:
+            log.warning("round %d: %d of %d expected nodes online; going on with them", server_round, connected, awaited)
+        awaited = plan.required_nodes  # later rounds do not wait for nodes that went away
         recorder.start_round(server_round)
         phase_started = time.perf_counter()
-        sent = list(strategy.configure_train(server_round, arrays, ConfigRecord(dict(train_config)), grid))
-        replies = grid.send_and_receive(messages=sent, timeout=plan.timeout_s)
-        trained = recorder.on_train(server_round, sent, replies)
-        if trained:
-            new_arrays, _ = strategy.aggregate_train(server_round, trained)
-            if new_arrays is not None:
-                arrays = new_arrays
+        config = ConfigRecord(dict(train_config))
+        if train_step is None:
+            sent = list(strategy.configure_train(server_round, arrays, config, grid))
+            replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
+            trained = recorder.on_train(server_round, sent, replies)
+            if trained:
+                new_arrays, _ = strategy.aggregate_train(server_round, trained)
+                if new_arrays is not None:
+                    arrays = new_arrays
+            else:
+                recorder.note(f"round {server_round}: no node trained; the global model is unchanged")
         else:
-            recorder.note(f"round {server_round}: no node trained; the global model is unchanged")
+            outcome = train_step(server_round, arrays, config)
+            sent = outcome.sent
+            trained = recorder.on_train(server_round, sent, answered_by_nodes(outcome.replies))
+            for note in outcome.notes:
+                recorder.note(note)
+            if outcome.arrays is not None:
+                arrays = outcome.arrays
 
         recorder.add_phase_seconds("training", time.perf_counter() - phase_started)
         phase_started = time.perf_counter()
-        sent_eval = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(dict(evaluate_config)), grid))
-        eval_replies = recorder.on_evaluate(
-            server_round, sent_eval, grid.send_and_receive(messages=sent_eval, timeout=plan.timeout_s)
-        )
+        eval_replies: list[Message] = []
+        # Flower's configure_evaluate waits without a deadline for its minimum of nodes.
+        if wait_for_nodes(grid, plan.required_nodes, plan.wait_for_nodes_s) >= plan.required_nodes:
+            sent_eval = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(dict(evaluate_config)), grid))
+            eval_replies = recorder.on_evaluate(
+                server_round,
+                sent_eval,
+                answered_by_nodes(grid.send_and_receive(messages=sent_eval, timeout=plan.timeout_s)),
+            )
+        else:
+            recorder.note(f"round {server_round}: too few nodes online to evaluate the round")
         recorder.add_phase_seconds("evaluation", time.perf_counter() - phase_started)
         histogram = merge_histograms(eval_replies)
         metrics = histogram_metrics(histogram) if histogram is not None else {}

@@ -18,12 +18,15 @@ from federation.models.features import build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays
 from federation.models.cache import EmbeddingCache, default_cache_path
-from federation.report import build_report, model_card, write_report
+from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
+from server.checkpoint import CheckpointError, load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
 from server.evaluation import merge_early_counts
+from server.production import DeploymentSettings
 from server.recorder import RunRecorder
-from server.rounds import RoundPlan, run_rounds
+from server.rounds import RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
+from server.secagg import SecAggTrainStep
 from server.strategies import build_strategy
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,31 @@ def _composed_config(run_dir: Path, run: RunSettings) -> dict[str, Any]:
     return dict(run.to_flat())
 
 
-def run_federation(grid: Grid, run: RunSettings) -> dict[str, Any]:
-    """Run every round, evaluate, write the report and the bundle; return the report."""
+def _resume(run: RunSettings, run_dir: Path, recorder: RunRecorder, strategy: Any) -> tuple[int, list[Any] | None]:
+    """Restore the last checkpoint; return the round to start from and the weights (None: from scratch)."""
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint is None:
+        recorder.note("resumed without a checkpoint (no round had ended): starting again from round 1")
+        return 1, None
+    if checkpoint.run_id != run.run_id:
+        raise CheckpointError(
+            f"{run_dir}: the checkpoint belongs to run {checkpoint.run_id}, not {run.run_id}; resume the folder it came from"
+        )
+    restore_recorder(recorder, checkpoint.history)
+    restore_strategy(strategy, checkpoint.strategy)
+    recorder.note(f"resumed after round {checkpoint.round} from the checkpoint")
+    log.info("resuming run %s after round %d", run.run_id, checkpoint.round)
+    return checkpoint.round + 1, checkpoint.weights
+
+
+def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings | None = None) -> dict[str, Any]:
+    """Run every round, evaluate, write the report and the bundle; return the report.
+
+    After each round the global weights, the strategy state and the run's history so far
+    are checkpointed in the run folder; with ``deployment.resume`` the run continues from
+    the round after the checkpoint (same run id, so the nodes' ledgers continue the run's
+    noise plan), and the report covers every round.
+    """
     started = time.perf_counter()
     run_dir = Path(run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -51,13 +77,37 @@ def run_federation(grid: Grid, run: RunSettings) -> dict[str, Any]:
     encoder = build_encoder(run.model, cache=_cache(run))
     head = build_head(run.model, dim_in=encoder.dim, seed=run.seed)
     strategy = build_strategy(run)
+    first_round, weights = 1, None
+    if deployment is not None and deployment.resume:
+        first_round, weights = _resume(run, run_dir, recorder, strategy)
+    else:
+        (run_dir / "progress.jsonl").unlink(missing_ok=True)
+    if weights is not None:
+        load_head_arrays(head, weights)
     plan = RoundPlan(
-        first_round=1,
+        first_round=first_round,
         last_round=run.rounds,
         required_nodes=run.required_nodes,
         timeout_s=run.timeout_s,
-        wait_for_nodes_s=WAIT_FOR_NODES_S,
+        wait_for_nodes_s=deployment.wait_for_nodes_s if deployment is not None else WAIT_FOR_NODES_S,
+        expected_nodes=run.nodes if deployment is not None else 0,
     )
+    train_step: TrainStep | None = None
+    if deployment is not None and deployment.secagg.enabled:
+        train_step = SecAggTrainStep(
+            grid, deployment.secagg, required_nodes=run.required_nodes, timeout_s=run.timeout_s
+        )
+
+    def checkpoint(server_round: int, round_arrays: Any) -> None:
+        save_checkpoint(
+            run_dir,
+            server_round=server_round,
+            run_id=run.run_id,
+            weights=record_to_arrays(round_arrays),
+            strategy=strategy,
+            recorder=recorder,
+        )
+
     startup = time.perf_counter() - started
     arrays = run_rounds(
         grid=grid,
@@ -67,13 +117,16 @@ def run_federation(grid: Grid, run: RunSettings) -> dict[str, Any]:
         recorder=recorder,
         train_config=ConfigRecord({}),
         evaluate_config=ConfigRecord({}),
+        on_round_end=checkpoint,
+        train_step=train_step,
     )
     load_head_arrays(head, record_to_arrays(arrays))
     threshold = recorder.last_histogram.best_threshold(beta=0.5) if recorder.last_histogram is not None else 0.5
     rule = EarlyRule(k=run.evaluation.early_k, last=run.evaluation.early_last, window=run.model.score_window)
 
     evaluation_started = time.perf_counter()
-    federated_final = _federated_early_metrics(grid, strategy, arrays, run, recorder, threshold)
+    final_wait_s = plan.wait_for_nodes_s if len(recorder.rounds) == run.rounds else 0.0
+    federated_final = _federated_early_metrics(grid, strategy, arrays, run, recorder, threshold, final_wait_s)
     final: dict[str, Any] = {}
     if run.test_path:
         test = build_features(load_conversations(Path(run.test_path)), encoder, max_messages=run.model.max_messages)
@@ -94,6 +147,7 @@ def run_federation(grid: Grid, run: RunSettings) -> dict[str, Any]:
         final=final,
         federated_final=federated_final,
         timing=timing,
+        extra=_deployment_extra(run, recorder, deployment),
     )
     write_report(report, run_dir)
     save_bundle(
@@ -113,13 +167,47 @@ def run_federation(grid: Grid, run: RunSettings) -> dict[str, Any]:
     return report
 
 
-def _federated_early_metrics(grid, strategy, arrays, run: RunSettings, recorder: RunRecorder, threshold: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _deployment_extra(run: RunSettings, recorder: RunRecorder, deployment: DeploymentSettings | None) -> dict[str, Any]:
+    """The report's protections and, for a production run, how it was deployed."""
+    if deployment is None:
+        return {"protections": protections(run)}
+    return {
+        "protections": protections(
+            run,
+            tls=deployment.tls,
+            authentication=deployment.node_authentication,
+            secagg=deployment.secagg.enabled,
+        ),
+        "deployment": {
+            "superlink": deployment.superlink,
+            "expected_nodes": run.nodes,
+            "min_nodes": run.required_nodes,
+            "wait_for_nodes_s": deployment.wait_for_nodes_s,
+            "secagg": {
+                "enabled": deployment.secagg.enabled,
+                "num_shares": deployment.secagg.num_shares,
+                "reconstruction_threshold": deployment.secagg.reconstruction_threshold,
+                "clipping_range": deployment.secagg.clipping_range,
+                "quantization_range": deployment.secagg.quantization_range,
+            },
+            "rounds_planned": run.rounds,
+            "rounds_done": len(recorder.rounds),
+            "complete": len(recorder.rounds) == run.rounds,
+            "resumed": deployment.resume,
+        },
+    }
+
+
+def _federated_early_metrics(grid, strategy, arrays, run: RunSettings, recorder: RunRecorder, threshold: float, wait_s: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """One more evaluation on the nodes' validation splits, at the chosen threshold, for early-warning counts."""
     if not recorder.rounds:
+        return {}
+    if wait_for_nodes(grid, run.required_nodes, wait_s) < run.required_nodes:
+        recorder.note("final evaluation skipped: too few nodes online")
         return {}
     config = ConfigRecord({ConfigKeys.THRESHOLD: float(threshold)})
     last = recorder.rounds[-1]["round"]
     sent = list(strategy.configure_evaluate(last, arrays, config, grid))
-    replies = [r for r in grid.send_and_receive(messages=sent, timeout=run.timeout_s) if not r.has_error()]
+    replies = [r for r in answered_by_nodes(grid.send_and_receive(messages=sent, timeout=run.timeout_s)) if not r.has_error()]
     counts = merge_early_counts(replies)
     return {"threshold": threshold, **counts.metrics()} if counts is not None else {}

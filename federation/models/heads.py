@@ -63,7 +63,9 @@ class AttentionWindowHead(nn.Module):
     Each message embedding is projected to ``hidden`` and gets its speaker's embedding
     added; a causal ``Conv1d`` mixes each message with the ``window - 1`` before it (so
     the head sees exchanges, e.g. a question and its answer); a linear scorer with a
-    masked softmax pools the messages; a small MLP gives one logit.
+    masked softmax pools the messages, alongside a masked max over them (one telling
+    message, such as a request to keep a secret, should count even in a long window); a
+    small MLP gives one logit.
 
     Parameters
     ----------
@@ -96,7 +98,7 @@ class AttentionWindowHead(nn.Module):
         self.conv = nn.Conv1d(self.hidden, self.hidden, kernel_size=self.window)
         self.norm = nn.LayerNorm(self.hidden)
         self.scorer = nn.Linear(self.hidden, 1)
-        self.mlp_hidden = nn.Linear(self.hidden, self.hidden)
+        self.mlp_hidden = nn.Linear(2 * self.hidden, self.hidden)
         self.mlp_out = nn.Linear(self.hidden, 1)
         self.drop = nn.Dropout(self.dropout)
 
@@ -115,7 +117,12 @@ class AttentionWindowHead(nn.Module):
         """Logits ``[B]``: the risk that each stretch of conversation is grooming."""
         x, mask, speaker = _at_least_one_position(x, mask, speaker)
         h, weights = self._messages(x, mask, speaker)
-        pooled = (weights.unsqueeze(-1) * h).sum(dim=1)
+        attended = (weights.unsqueeze(-1) * h).sum(dim=1)
+        # Padded positions of h are 0, so a max over them with padding at 0 stays finite
+        # for all-padding rows; real rows take the max over real messages only.
+        strongest = h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        strongest = torch.where(mask.any(dim=1, keepdim=True), strongest, torch.zeros_like(strongest))
+        pooled = torch.cat([attended, strongest], dim=-1)
         return self.mlp_out(self.drop(F.gelu(self.mlp_hidden(pooled)))).squeeze(-1)
 
     def message_weights(

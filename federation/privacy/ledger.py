@@ -134,7 +134,9 @@ def ledger_lock(path: Path, *, timeout_s: float = 3600.0) -> Iterator[None]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise LedgerError(f"cannot open lock file {target}: {error.strerror}; check the folder's permissions") from None
+        raise LedgerError(
+            f"cannot open lock file {target}: {error.strerror}; check the folder's permissions"
+        ) from None
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -188,6 +190,9 @@ class _Reader:
         if value < low or (low_open and value == low) or value > high:
             raise self.fail(key, f"is out of range, got {_short(value)}")
         return float(value)
+
+    def positive(self, value: Any, key: str) -> float:
+        return self.number(value, key, low=0.0, high=math.inf)
 
     def integer(self, value: Any, key: str, *, low: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -310,7 +315,8 @@ class PrivacyLedger:
         path = Path(path)
         if not isinstance(node, str) or not node.strip():
             raise ConfigError(f"node name must be a non-empty string, got {_short(node)}")
-        ledger = cls(path=path, node=node, delta=validate_delta(delta), cap=_check_cap(cap), runs={}, entries=[])
+        delta, cap = validate_delta(delta), _check_cap(cap)
+        ledger = cls(path=path, node=node, delta=delta, cap=cap, runs={}, entries=[])
         with ledger_lock(path):
             if path.exists() or path.is_symlink():
                 raise LedgerError(
@@ -367,7 +373,7 @@ class PrivacyLedger:
         delta = read.number(top["delta"], "delta", low=0.0, high=1.0)
         if delta >= 1.0:
             raise read.fail("delta", f"must be below 1, got {_short(delta)}")
-        cap = read.number(top["cap"], "cap", low=0.0, high=math.inf)
+        cap = read.positive(top["cap"], "cap")
 
         if not isinstance(top["runs"], dict):
             raise read.fail("runs", f"must be an object, got {type(top['runs']).__name__}")
@@ -377,10 +383,10 @@ class PrivacyLedger:
             read.text(run_id, key)
             fields = read.keys(raw_plan, _RUN_KEYS, key)
             runs[run_id] = RunPlan(
-                noise_multiplier=read.number(fields["noise_multiplier"], f"{key}.noise_multiplier", low=0.0, high=math.inf),
+                noise_multiplier=read.positive(fields["noise_multiplier"], f"{key}.noise_multiplier"),
                 sample_rate=read.number(fields["sample_rate"], f"{key}.sample_rate", low=0.0, high=1.0),
                 planned_steps=read.integer(fields["planned_steps"], f"{key}.planned_steps", low=1),
-                target_epsilon=read.number(fields["target_epsilon"], f"{key}.target_epsilon", low=0.0, high=math.inf),
+                target_epsilon=read.positive(fields["target_epsilon"], f"{key}.target_epsilon"),
                 created=read.timestamp(fields["created"], f"{key}.created"),
             )
 
@@ -395,9 +401,11 @@ class PrivacyLedger:
                 run=read.text(fields["run"], f"{key}.run"),
                 round=read.integer(fields["round"], f"{key}.round", low=1),
                 steps=read.integer(fields["steps"], f"{key}.steps", low=0),
-                noise_multiplier=read.number(fields["noise_multiplier"], f"{key}.noise_multiplier", low=0.0, high=math.inf),
+                noise_multiplier=read.positive(fields["noise_multiplier"], f"{key}.noise_multiplier"),
                 sample_rate=read.number(fields["sample_rate"], f"{key}.sample_rate", low=0.0, high=1.0),
-                epsilon_after=read.number(fields["epsilon_after"], f"{key}.epsilon_after", low=0.0, high=math.inf, low_open=False),
+                epsilon_after=read.number(
+                    fields["epsilon_after"], f"{key}.epsilon_after", low=0.0, high=math.inf, low_open=False
+                ),
                 recorded_at=read.timestamp(fields["recorded_at"], f"{key}.recorded_at"),
             )
             plan = runs.get(entry.run)
@@ -407,7 +415,8 @@ class PrivacyLedger:
                 raise read.fail(f"{key}.noise_multiplier", "differs from its run's planned noise multiplier")
             rdp = rdp + rdp_of([entry.step])
             expected = epsilon_from_rdp(rdp, delta=delta)
-            if not math.isclose(entry.epsilon_after, expected, rel_tol=_EPSILON_TOLERANCE, abs_tol=_EPSILON_TOLERANCE):
+            tolerance = {"rel_tol": _EPSILON_TOLERANCE, "abs_tol": _EPSILON_TOLERANCE}
+            if not math.isclose(entry.epsilon_after, expected, **tolerance):
                 raise read.fail(
                     f"{key}.epsilon_after",
                     f"is {entry.epsilon_after!r} but the recorded steps give {expected!r}",
@@ -546,7 +555,8 @@ def format_ledger(ledger: PrivacyLedger) -> str:
         steps = sum(entry.steps for entry in entries)
         after = entries[-1].epsilon_after if entries else spent
         lines.append(
-            f"    {run_id}: {len(rounds)} round(s) {_round_span(rounds)}, {steps} steps of {plan.planned_steps} planned, "
+            f"    {run_id}: {len(rounds)} round(s) {_round_span(rounds)}, "
+            f"{steps} steps of {plan.planned_steps} planned, "
             f"epsilon after {after:.4f} (run target {plan.target_epsilon:.4f}), "
             f"noise multiplier {plan.noise_multiplier:.4f}, sample rate {plan.sample_rate:.4g}"
         )

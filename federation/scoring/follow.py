@@ -23,9 +23,8 @@ import json
 import logging
 import math
 import re
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
@@ -84,23 +83,54 @@ class StreamWarning:
         }
 
 
-@dataclass
 class _Conversation:
-    """One conversation's streaming state (author ids stay in memory, never logged)."""
+    """One conversation's streaming state (author ids stay in memory, never logged).
 
-    tracker: WarningTracker
-    window: int
-    read: int = 0
-    speakers_seen: dict[str, int] = field(default_factory=dict)
-    recent: deque[tuple[np.ndarray, int, str]] = field(init=False)
-    top: float = 0.0
+    The last ``window`` embeddings live in a ring buffer, so a new message costs one row
+    written and one gather, whatever the window.
+    """
 
-    def __post_init__(self) -> None:
-        self.recent = deque(maxlen=self.window)
+    def __init__(self, *, tracker: WarningTracker, window: int, dim: int) -> None:
+        self.tracker = tracker
+        self.window = window
+        self.read = 0
+        self.top = 0.0
+        self.speakers_seen: dict[str, int] = {}
+        self._vectors: np.ndarray | None = np.zeros((window, dim), dtype=np.float32)
+        self._speakers = np.zeros(window, dtype=np.int64)
+        self._authors: list[str] = [""] * window
 
     def speaker_of(self, author: str) -> int:
         index = self.speakers_seen.setdefault(author, len(self.speakers_seen))
         return min(index, SPEAKER_OTHER)
+
+    def append(self, vector: np.ndarray, author: str) -> None:
+        """Add message ``read + 1`` to the window."""
+        if self._vectors is None:
+            raise RuntimeError("conversation state was closed")
+        slot = self.read % self.window
+        self._vectors[slot] = vector
+        self._speakers[slot] = self.speaker_of(author)
+        self._authors[slot] = author
+        self.read += 1
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        """The window in message order: embeddings, speakers, authors, 1-based first line."""
+        if self._vectors is None:
+            raise RuntimeError("conversation state was closed")
+        length = min(self.read, self.window)
+        order = np.arange(self.read - length, self.read) % self.window
+        return (
+            self._vectors[order],
+            self._speakers[order],
+            [self._authors[i] for i in order],
+            self.read - length + 1,
+        )
+
+    def close(self) -> None:
+        """Free the window: nothing more will be scored (past ``max_messages``)."""
+        self._vectors = None
+        self._authors = []
 
 
 @dataclass
@@ -221,7 +251,9 @@ class StreamScorer:
         if state is None:
             rule = self.model.rule
             tracker = WarningTracker(threshold=self.model.threshold, k=rule.k, last=rule.last)
-            state = self._states[conversation] = _Conversation(tracker=tracker, window=self.model.window)
+            state = self._states[conversation] = _Conversation(
+                tracker=tracker, window=self.model.window, dim=self.model.encoder.dim
+            )
         return state
 
     def feed(self, messages: Sequence[StreamMessage]) -> tuple[list[StreamWarning], list[tuple[int, str]], int]:
@@ -264,17 +296,9 @@ class StreamScorer:
 
         # Advance every conversation's window in arrival order, keeping a copy of each window.
         windows: list[tuple[np.ndarray, np.ndarray, list[str], int]] = []
-        for (message, state, line, _), vector in zip(accepted, vectors, strict=True):
-            state.recent.append((vector, state.speaker_of(message.author), message.author))
-            state.read = line
-            windows.append(
-                (
-                    np.stack([v for v, _, _ in state.recent]),
-                    np.array([s for _, s, _ in state.recent], dtype=np.int64),
-                    [a for _, _, a in state.recent],
-                    line - len(state.recent) + 1,
-                )
-            )
+        for (message, state, _, _), vector in zip(accepted, vectors, strict=True):
+            state.append(vector, message.author)
+            windows.append(state.snapshot())
         scores = self._score_windows([(x, s) for x, s, _, _ in windows])
 
         warnings: list[StreamWarning] = []
@@ -302,7 +326,7 @@ class StreamScorer:
                     )
                 )
             if line == self.model.max_messages:
-                state.recent.clear()  # nothing more will be scored: free the embeddings
+                state.close()
         return warnings, notes, past
 
     def _score_windows(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

@@ -85,13 +85,13 @@ def test_skewed_rate_centres_on_the_base_rate_and_narrows_with_alpha():
 @pytest.mark.parametrize(
     ("call", "needle"),
     [
-        (lambda: dirichlet_partition(_labels(3, 1), num_parts=4, alpha=1.0, rng=np.random.default_rng(0)), "num_parts = 4"),
-        (lambda: dirichlet_partition(_labels(9, 1), num_parts=2, alpha=0.0, rng=np.random.default_rng(0)), "alpha = 0.0"),
-        (lambda: dirichlet_partition(_labels(9, 1), num_parts=0, alpha=1.0, rng=np.random.default_rng(0)), "num_parts = 0"),
-        (lambda: dirichlet_sizes(10, num_parts=3, alpha=1.0, rng=np.random.default_rng(0), minimum=4), "total = 10"),
-        (lambda: skewed_rate(1.0, alpha=1.0, rng=np.random.default_rng(0)), "base_rate = 1.0"),
+        (lambda rng: dirichlet_partition(_labels(3, 1), num_parts=4, alpha=1.0, rng=rng), "num_parts = 4"),
+        (lambda rng: dirichlet_partition(_labels(9, 1), num_parts=2, alpha=0.0, rng=rng), "alpha = 0.0"),
+        (lambda rng: dirichlet_partition(_labels(9, 1), num_parts=0, alpha=1.0, rng=rng), "num_parts = 0"),
+        (lambda rng: dirichlet_sizes(10, num_parts=3, alpha=1.0, rng=rng, minimum=4), "total = 10"),
+        (lambda rng: skewed_rate(1.0, alpha=1.0, rng=rng), "base_rate = 1.0"),
     ],
 )
 def test_bad_arguments_raise_config_error_naming_the_value(call, needle):
     with pytest.raises(ConfigError, match=needle):
-        call()
+        call(np.random.default_rng(0))

@@ -89,10 +89,10 @@ def test_dp_training_reports_its_own_spend_and_repeats_without_double_hooks():
 
 
 def test_dp_learns_the_separable_set_with_little_noise():
-    data, head = toy_features(n=128), attention_head()
+    data, head = toy_features(), attention_head()
     loss_before = evaluate(head=head, data=data, window=50).loss
     dp = DPParams(noise_multiplier=0.5, max_grad_norm=1.0, delta=1e-5, noise_seed=11)
-    settings = TrainSettings(local_epochs=8, batch_size=32, learning_rate=2e-2, seed=3)
+    settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3)
     result = train(head=head, data=data, settings=settings, dp=dp)
     assert evaluate(head=loaded(head, result.arrays), data=data, window=50).loss < 0.3 * loss_before
 
@@ -118,12 +118,22 @@ def test_empty_poisson_batches_still_add_noise_and_count_as_steps(monkeypatch):
     assert moved.std() == pytest.approx(expected_std, rel=0.15)
 
 
-def test_real_poisson_sampling_with_many_empty_batches_runs():
+def test_real_poisson_sampling_with_many_empty_batches_runs(monkeypatch):
+    sizes = []
+    real_sampler = training._poisson_batches
+
+    def recording_sampler(n, rate, rng):
+        for indices in real_sampler(n, rate, rng):
+            sizes.append(len(indices))
+            yield indices
+
+    monkeypatch.setattr(training, "_poisson_batches", recording_sampler)
     data = toy_features(n=8)
     settings = TrainSettings(local_epochs=3, batch_size=1, learning_rate=1e-2, seed=0)  # q = 1/8: ~34% empty steps
     dp = DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5, noise_seed=2)
     result = train(head=attention_head(), data=data, settings=settings, dp=dp)
-    assert result.steps == 24 and result.sample_rate == 0.125
+    assert len(sizes) == result.steps == 24 and result.sample_rate == 0.125
+    assert 0 in sizes and max(sizes) >= 2  # Poisson: empty and multi-conversation batches both occur
     assert all(np.isfinite(a).all() for a in result.arrays)
     assert result.epsilon == pytest.approx(epsilon_of([(1.0, 0.125, 24)], delta=1e-5))
 

@@ -22,7 +22,15 @@ _SHARED = re.compile(r"^@(?P<name>\w+)\s*=\s*(?P<alts>\S.*)$")
 _SLOT = re.compile(r"\{(\w+)\}")
 
 #: Roles each family of banks may use; only the first role of ``grooming`` carries codes.
-_ROLES = {"grooming": ("G", "C"), "benign": ("A", "B"), "context": ("A", "B"), "smalltalk": ("A", "B"), "open": ("A", "B"), "close": ("A", "B")}
+_ROLES = {
+    "grooming": ("G", "C"),
+    "benign": ("A", "B"),
+    "context": ("A", "B"),
+    "smalltalk": ("A", "B"),
+    "support": ("A", "B"),
+    "open": ("A", "B"),
+    "close": ("A", "B"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 import re
-from itertools import accumulate
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from federation.data.synthetic.bank import Exchange
 from federation.data.synthetic.phrases import SLOTS

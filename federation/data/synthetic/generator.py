@@ -29,7 +29,7 @@ import numpy as np
 from federation.data.partition import dirichlet_sizes, skewed_rate
 from federation.data.records import write_jsonl
 from federation.data.synthetic.benign import benign_conversation
-from federation.data.synthetic.grooming import grooming_conversation, tempo_length
+from federation.data.synthetic.grooming import TEMPOS, grooming_conversation, tempo_length
 from federation.data.synthetic.style import persona_weights
 from federation.data.types import Conversation
 from federation.errors import ConfigError
@@ -124,7 +124,8 @@ def _float_field(settings: SynthSettings, name: str) -> None:
     value = getattr(settings, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(
-            f"synthetic data setting {name} = {value!r} is invalid; use a finite number > 0 (large values mean less skew)"
+            f"synthetic data setting {name} = {value!r} is invalid; "
+            "use a finite number > 0 (large values mean less skew)"
         )
 
 
@@ -150,16 +151,16 @@ class KindProfile:
 KIND_PROFILES: dict[str, KindProfile] = {
     "hotline": KindProfile(
         positive_rate=0.45,
-        tempo_weights=(0.2, 0.4, 0.4),
+        tempo_weights=(0.25, 0.35, 0.4),
         scenarios=(
-            ("teen_peers", 0.2),
-            ("counsellor", 0.16),
-            ("parent_child", 0.14),
-            ("peer_report", 0.12),
-            ("parent_warning", 0.1),
-            ("coach_tutor", 0.1),
+            ("teen_peers", 0.26),
+            ("counsellor", 0.14),
+            ("parent_child", 0.12),
+            ("peer_report", 0.1),
+            ("friends", 0.1),
+            ("parent_warning", 0.08),
+            ("coach_tutor", 0.08),
             ("gaming_trade", 0.08),
-            ("friends", 0.06),
             ("adult_dating", 0.04),
         ),
         groomer_personas=(("teen", 0.5), ("adult", 0.5)),
@@ -169,16 +170,16 @@ KIND_PROFILES: dict[str, KindProfile] = {
     ),
     "police": KindProfile(
         positive_rate=0.35,
-        tempo_weights=(0.05, 0.25, 0.7),
+        tempo_weights=(0.1, 0.25, 0.65),
         scenarios=(
-            ("adult_dating", 0.26),
-            ("marketplace", 0.16),
-            ("parent_child", 0.14),
+            ("adult_dating", 0.24),
+            ("marketplace", 0.14),
+            ("teen_peers", 0.14),
+            ("parent_child", 0.12),
             ("coach_tutor", 0.12),
-            ("teen_peers", 0.12),
             ("peer_report", 0.1),
-            ("parent_warning", 0.05),
-            ("friends", 0.05),
+            ("friends", 0.08),
+            ("parent_warning", 0.06),
         ),
         groomer_personas=(("adult", 0.6), ("teen", 0.4)),
         child_persona="teen",
@@ -225,7 +226,7 @@ def _one(kind: str, *, label: int, conversation_id: str, settings: SynthSettings
     profile = KIND_PROFILES[kind]
     weights = partial(persona_weights, formality=profile.formality)
     if label:
-        tempo = rng.choices(("fast", "medium", "slow"), weights=profile.tempo_weights)[0]
+        tempo = rng.choices(TEMPOS, weights=profile.tempo_weights)[0]
         persona = _pick(profile.groomer_personas, rng)
         return grooming_conversation(
             conversation_id=conversation_id,
@@ -238,8 +239,8 @@ def _one(kind: str, *, label: int, conversation_id: str, settings: SynthSettings
             extra={"synthetic": {"kind": kind, "scenario": f"grooming_{tempo}"}},
         )
     scenario = _pick(profile.scenarios, rng)
-    # Gamma with shape 2: mean benign_mean_length, sd mean/sqrt(2), like PANC's 36 +- 25.
-    length = round(rng.gammavariate(2.0, profile.benign_mean_length / 2.0))
+    # Gamma with shape 1.7: mean benign_mean_length, sd 0.77 * mean, near PANC's 36 +- 25.
+    length = round(rng.gammavariate(1.7, profile.benign_mean_length / 1.7))
     return benign_conversation(
         conversation_id=conversation_id,
         scenario=scenario,

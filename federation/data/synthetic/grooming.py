@@ -67,7 +67,7 @@ def tempo_length(tempo: str, *, rng: random.Random) -> int:
     if tempo == "medium":
         return rng.randint(25, 60)
     if tempo == "slow":
-        return 50 + round(100 * rng.betavariate(1.1, 1.8))
+        return 50 + round(100 * rng.betavariate(1.0, 1.4))
     raise ValueError(f"unknown tempo {tempo!r}; use one of {TEMPOS}")
 
 
@@ -90,7 +90,6 @@ def plan_stages(tempo: str, *, rng: random.Random) -> list[str]:
     if tempo != "fast":
         depth = rng.uniform(0.25, 1.0) if tempo == "slow" else rng.uniform(0.4, 1.0)
         stages = stages[: max(2, round(depth * len(stages)))]
-    if tempo != "fast":
         for i in range(1, len(stages)):
             if rng.random() < 0.15:
                 stages[i - 1], stages[i] = stages[i], stages[i - 1]
@@ -193,9 +192,14 @@ def grooming_conversation(
         return realise(smalltalk.draw(), rng=rng, slots=slots, roles=roles)
 
     stages = plan_stages(tempo, rng=rng)
-    core = _with_context(_stage_blocks(stages, rng=rng, slots=slots), tempo=tempo, persona=groomer_persona, rng=rng, slots=slots)
-    opening = [] if stages[0] == "rapport" else realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
-    closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first}) if rng.random() < 0.6 else []
+    core = _stage_blocks(stages, rng=rng, slots=slots)
+    core = _with_context(core, tempo=tempo, persona=groomer_persona, rng=rng, slots=slots)
+    opening: list[Turn] = []
+    closing: list[Turn] = []
+    if stages[0] != "rapport":  # the rapport bank opens with its own greeting
+        opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
+    if rng.random() < 0.6:
+        closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first})
     turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
     return Conversation(
         id=conversation_id,

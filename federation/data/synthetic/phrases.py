@@ -90,7 +90,7 @@ G[personal_question]: do you have brothers or sisters? | do you have your own ro
 C: one brother | yeah | sometimes | no
 G: nice | cool | ok good to know
 
-G[personal_question]: what time do you get home from school? | when do you finish school? | what time do you go to bed?
+G[personal_question]: what time do you get home from school? | when do you finish school? | what time do you usually log off?
 C: around {time} | like {time} | it depends
 G: ok good to know | nice | cool
 
@@ -252,6 +252,18 @@ G?: then prove it
 
 BENIGN = """
 == benign:teen_peers
+A: your hair looks so good today | your story was so funny | your new shoes are so nice
+B: aw thanks!! | @laugh | thank youuu
+A?: i mean it
+
+A: is your mum still mad at you? | did your dad say yes? | are you still grounded?
+B: kind of | yes!! | until {day} lol
+A: @laugh | finally | unlucky
+
+A: do you like {name}? | do you think {name} likes me? | do you want to sit together tomorrow?
+B~: no way lol | maybe, idk | yes obviously
+A: @laugh | ok | ok good
+
 A: @ask_age
 B: {age_child} u? | {age_child} | im {age_child} | why?
 A: same lol | nice im {age_child} | oh ur older than me | @ack
@@ -430,9 +442,13 @@ A: send a pic of your inventory | screenshot the trade | @send_pic
 B: one sec | here | ok
 A: @nice
 
-A: @ask_age | how old are you lol you play like a pro | you're really good at {game}
-B: {age_child} | haha thanks | @laugh
-A: gg
+A: @ask_age | how old are you lol you play like a pro
+B: {age_child} | {age_child} lol | why?
+A: @ack | gg
+
+A: you're really good at {game} | you play like a pro | nice clutch
+B: haha thanks | @laugh | i know
+A?: gg
 
 A: r u there? | you still on? | @answer_me
 B: @busy | back | here
@@ -724,6 +740,41 @@ A: @laugh | good choice
 
 """
 
+SUPPORT = """
+== support
+A: how are you feeling right now? | how are you doing? | are you ok right now?
+B: scared | not great | a bit better
+A: that makes sense | thank you for being honest | i'm here with you
+
+A: are you still there? | take all the time you need | no rush, i'm here
+B: yes | sorry | still here
+A: ok | that's fine
+
+A: have you talked to anyone else about this? | does anyone else know? | is there a friend you can talk to?
+B~: no | just my friend | maybe {name}
+A: you can talk to us anytime | that's good | that could help
+
+A: do you feel safe at home? | is there an adult at home right now? | is someone with you?
+B: yes | my mum is downstairs | no
+A: ok, good to know | ok thanks for telling me
+
+A: what would help most right now? | what do you want to happen next? | how can we help?
+B: idk | i want it to stop | i just want to talk
+A: that's ok | we can work that out together | i'm listening
+
+B: am i in trouble? | is it my fault? | will my parents be angry?
+A~: no, you're not in trouble | no, it's not your fault | parents are usually glad you told them
+B: ok | really? | i hope so
+
+B: thank you for listening | thanks, this helped | i feel a bit better
+A: you're welcome, you can message us any time | we're here whenever you need us | you did really well today
+B?: ok | bye
+
+A: can you tell me a bit more? | what happened next? | how long has this been going on?
+B~: it started on {game} | he messaged again | a few weeks
+A: thank you | ok | i understand
+"""
+
 FRAMES = """
 == open
 A: @hi
@@ -849,4 +900,4 @@ B~: probably {app} | not really | not many lol
 A: same | @nice
 """
 
-ALL_BANKS: tuple[str, ...] = (GROOMING, BENIGN, CONTEXTS, SMALLTALK, FRAMES)
+ALL_BANKS: tuple[str, ...] = (GROOMING, BENIGN, CONTEXTS, SMALLTALK, SUPPORT, FRAMES)

@@ -1,0 +1,296 @@
+"""The node operator's commands: ``cesagram node keygen | check | start``.
+
+A node operator (a helpline, a police unit, a platform) runs a Flower SuperNode next to
+its own data. These commands check everything that can be checked before the SuperNode
+starts, so that a wrong path, key or certificate costs one clear line, not a retry loop:
+
+- ``keygen DIR``: the node's key pair for SuperNode authentication (``node.pub`` goes to
+  the coordinator, ``node.key`` never leaves the node);
+- ``check DATA``: the data check, plus the noise and epsilon a planned run would cost;
+- ``start``: checks the key, the CA, the data, the ledger and the SuperLink's certificate,
+  then runs ``flower-supernode`` with TLS, the authentication key and the node's own data
+  path, ledger and privacy cap as its ``--node-config``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from types import FrameType
+
+from federation.data.check import check_command
+from federation.data.load import read_conversations
+from federation.data.split import split_validation
+from federation.errors import ConfigError, DataError, LedgerError
+from federation.flower_processes import DeploymentError, flower_bin, flower_env, parse_address, probe_tls
+from federation.pki import check_ca_certificate, check_node_private_key, generate_node_keys
+from federation.privacy.accounting import epsilon_of
+from federation.privacy.ledger import PrivacyLedger
+from federation.privacy.plan import plan_run
+from federation.training import TrainSettings, steps_per_call
+
+log = logging.getLogger(__name__)
+
+#: Default port of the SuperNode's local Runtime API (Flower's default); one per node on a machine.
+RUNTIME_PORT = 9094
+
+
+# -- keygen ------------------------------------------------------------------------------------
+def keygen_command(args: argparse.Namespace) -> int:
+    """Write ``DIR/node.key`` and ``DIR/node.pub``; print what to do with each.
+
+    Notes
+    -----
+    The private key authenticates this node to the SuperLink; anyone holding it can join
+    the federation as this node. It is written with mode 0600 and never overwritten.
+    """
+    private, public = generate_node_keys(Path(args.dir))
+    print(f"private key: {private}  (keep it on this machine; `cesagram node start --key {private}`)")
+    print(f"public key:  {public}  (send it to the coordinator, who registers it with the SuperLink)")
+    return 0
+
+
+# -- check -------------------------------------------------------------------------------------
+def _planned_spend(args: argparse.Namespace, conversations: int, train_count: int) -> list[str]:
+    """What a run of ``args.rounds`` rounds would cost this node, as lines for the operator."""
+    settings = TrainSettings(local_epochs=float(args.epochs), batch_size=int(args.batch_size), learning_rate=1e-3)
+    steps = steps_per_call(settings, num_examples=train_count)
+    sample_rate = min(settings.batch_size, train_count) / train_count
+    history: list[tuple[float, float, int]] = []
+    cap = args.cap
+    delta = args.delta
+    source = "no ledger given: nothing spent yet"
+    if args.ledger is not None:
+        ledger = PrivacyLedger.open(Path(args.ledger))
+        history = [tuple(step) for step in ledger.history]  # type: ignore[misc]
+        delta = ledger.delta
+        cap = min(cap, ledger.cap) if cap is not None else ledger.cap
+        source = f"ledger {args.ledger}"
+    spent = epsilon_of(history, delta=delta) if history else 0.0
+    cap = cap if cap is not None else spent + args.epsilon
+    plan = plan_run(
+        history=history,
+        delta=delta,
+        cap=cap,
+        run_epsilon=args.epsilon,
+        sample_rate=sample_rate,
+        planned_steps=steps * args.rounds,
+        created="planning only",
+    )
+    return [
+        f"planned run: {args.rounds} rounds x {steps} DP-SGD steps on {train_count} of {conversations} conversations "
+        f"(the rest is validation), Poisson sample rate {sample_rate:.4g}",
+        f"  already spent: epsilon {spent:.4f} at delta {delta:g} ({source}); cap {cap:g}",
+        f"  noise multiplier {plan.noise_multiplier:.4f} -> epsilon {plan.target_epsilon:.4f} after the run "
+        f"(this run: +{plan.target_epsilon - spent:.4f}; RDP accountant, unit: one conversation)",
+    ]
+
+
+def node_check_command(args: argparse.Namespace) -> int:
+    """Handler of ``cesagram node check DATA``: the data check and the planned privacy spend.
+
+    Returns 1 when the data has bad records (nothing is planned then), else 0.
+
+    Notes
+    -----
+    Prints counts and privacy figures only, never text or author ids. The figures use the
+    same calibration a node makes at its first training call of a run; the coordinator's
+    run settings (rounds, epsilon, batch size, epochs) decide the real ones.
+    """
+    if args.rounds < 1:
+        raise ConfigError(f"--rounds {args.rounds} must be >= 1")
+    if args.epsilon <= 0:
+        raise ConfigError(f"--epsilon {args.epsilon} must be > 0")
+    status = check_command(argparse.Namespace(path=args.data, predators=args.predators, max_issues=args.max_issues))
+    if status != 0:
+        return status
+    conversations = read_conversations(Path(args.data), predators=args.predators).conversations
+    train, _ = split_validation(conversations, fraction=args.validation_fraction, seed=args.seed)
+    if not train:
+        raise DataError(f"{args.data}: no conversation left for training after the validation split")
+    for line in _planned_spend(args, len(conversations), len(train)):
+        print(line)
+    return 0
+
+
+# -- start -------------------------------------------------------------------------------------
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def node_config_string(*, data: Path, ledger: Path, cap: float, delta: float, name: str, kind: str) -> str:
+    """The SuperNode's ``--node-config``: what :mod:`clients.node_settings` reads on every message."""
+    return " ".join(
+        [
+            f"data-path={_toml_string(str(data))}",
+            f"ledger-path={_toml_string(str(ledger))}",
+            f"cap={float(cap)!r}",
+            f"delta={float(delta)!r}",
+            f"name={_toml_string(name)}",
+            f"kind={_toml_string(kind)}",
+        ]
+    )
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise DeploymentError(
+                f"--runtime-port {port} on 127.0.0.1 is in use (another SuperNode on this machine?); "
+                "give each node its own with --runtime-port"
+            ) from None
+
+
+def _check_data(path: Path) -> int:
+    result = read_conversations(path, max_issues=1)
+    if not result.ok:
+        raise DataError(
+            f"{path} has {result.total_issues} bad record(s), the first: {result.issues[0]}; "
+            f"run `cesagram node check {path}` and fix them before starting the node"
+        )
+    if not result.conversations:
+        raise DataError(f"{path} holds no conversation; a node needs data to train")
+    return len(result.conversations)
+
+
+def _ensure_ledger(path: Path, *, name: str, cap: float, delta: float) -> str:
+    """Open the node's ledger (creating it only when nothing is there); return a line for the operator."""
+    if path.exists() or path.is_symlink():
+        ledger = PrivacyLedger.open(path)
+        if ledger.delta != delta:
+            raise LedgerError(
+                f"{path} was kept at delta {ledger.delta:g}, not --delta {delta:g}; a ledger keeps one delta for life"
+            )
+        effective = min(cap, ledger.cap)
+        note = "" if cap <= ledger.cap else f" (--cap {cap:g} is above the ledger's cap; {ledger.cap:g} applies)"
+        return (
+            f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g}{note}"
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(f"--ledger {path}: folder {path.parent} does not exist; create it first")
+    PrivacyLedger.create(path, node=name, cap=cap, delta=delta)
+    return (
+        f"created privacy ledger {path} (cap epsilon {cap:g}, delta {delta:g}): it is this node's record of "
+        "what it has spent; back it up and never delete it"
+    )
+
+
+_EXIT_CODE = re.compile(r"Exit Code: (\d+)")
+
+
+def explain_supernode_exit(status: int, output: str, *, key: Path) -> str:
+    """One line saying why ``flower-supernode`` stopped, from its exit status and last output."""
+    if "Failed to activate SuperNode" in output or "[code: 2004]" in output:
+        public = key.with_suffix(".pub")
+        return (
+            f"the SuperLink refused this node's key: its public key ({public}) is not registered; send it to "
+            "the coordinator, who registers it with `flwr supernode register` (or `cesagram server register`)"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in output or "SSL/TLS handshake" in output:
+        return "the SuperLink's certificate does not verify against --ca; check that it is the coordinator's ca.crt"
+    code = _EXIT_CODE.search(output)
+    reason = next(
+        (line.strip() for line in reversed(output.splitlines()) if "Error" in line or "error" in line),
+        "see the lines above",
+    )
+    flower = f" (Flower exit code {code.group(1)})" if code else ""
+    return f"the SuperNode stopped with status {status}{flower}: {reason[:300]}"
+
+
+def _run_supernode(argv: list[str], *, env: dict[str, str], key: Path) -> int:
+    """Run ``flower-supernode``, relaying its output; turn a failed start into one line."""
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    tail: deque[str] = deque(maxlen=40)
+    stdout = process.stdout
+    if stdout is None:  # Popen(stdout=PIPE) always gives one
+        raise DeploymentError("could not read the SuperNode's output")
+    try:
+        for raw in stdout:
+            line = raw.decode("utf-8", errors="replace")
+            tail.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        status = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        status = process.wait()
+        print("node stopped", flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if status in (0, -signal.SIGTERM, -signal.SIGINT):
+        return 0
+    raise DeploymentError(explain_supernode_exit(status, "".join(tail), key=key))
+
+
+def node_start_command(args: argparse.Namespace) -> int:
+    """Handler of ``cesagram node start``: check everything, then run the SuperNode.
+
+    Returns
+    -------
+    int
+        0 when the SuperNode was stopped (Ctrl-C, SIGTERM). A missing or unreadable file,
+        a key or CA of the wrong kind, bad data, a corrupt ledger, an unreachable SuperLink
+        or one whose certificate this CA did not sign raise a one-line error before Flower
+        starts; a SuperLink that refuses the key, one after.
+
+    Notes
+    -----
+    The cap is this node's own: it travels in the SuperNode's ``--node-config``, and the
+    ClientApp trains only while the ledger stays under it, whatever the coordinator's run
+    config says. What leaves the node: model weights after DP training, aggregate metrics
+    (example counts, losses, epsilon spent, score histograms per class) and the node's
+    name and kind. Never a conversation, a text, an author id or a per-conversation score.
+    """
+    key, ca = Path(args.key), Path(args.ca)
+    data, ledger = Path(args.data).resolve(), Path(args.ledger).resolve()
+    if not args.cap > 0:
+        raise ConfigError(f"--cap {args.cap} must be > 0 (the node's lifetime epsilon)")
+    if not 0 < args.delta < 1:
+        raise ConfigError(f"--delta {args.delta} must be in (0, 1), e.g. 1e-5")
+    parse_address(args.superlink)
+    check_node_private_key(key)
+    check_ca_certificate(ca)
+    name = args.name or data.stem
+    conversations = _check_data(data)
+    _check_port_free(args.runtime_port)
+    probe_tls(args.superlink, ca_path=ca, timeout_s=args.probe_timeout)
+    print(_ensure_ledger(ledger, name=name, cap=args.cap, delta=args.delta), flush=True)
+    print(
+        f"starting SuperNode {name!r} ({args.kind}, {conversations} conversations) -> {args.superlink} "
+        f"with TLS and node authentication; cap epsilon {args.cap:g} at delta {args.delta:g}",
+        flush=True,
+    )
+    argv = [
+        flower_bin("flower-supernode"),
+        "--superlink",
+        args.superlink,
+        "--root-certificates",
+        str(ca.resolve()),
+        "--auth-supernode-private-key",
+        str(key.resolve()),
+        "--node-config",
+        node_config_string(data=data, ledger=ledger, cap=args.cap, delta=args.delta, name=name, kind=args.kind),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.runtime_port),
+    ]
+    return _run_supernode(argv, env=flower_env(None), key=key)
