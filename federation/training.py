@@ -237,9 +237,20 @@ def steps_per_call(settings: TrainSettings, *, num_examples: int) -> int:
     return max(1, math.ceil(settings.local_epochs * num_examples / batch))
 
 
+MIN_PREFIX = 10  # messages read before a training window may end (shorter prefixes carry no signal)
+
+
 def _window_ends(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniformly random end (1..length) per conversation; 0 for empty ones."""
-    return np.minimum(lengths, 1 + np.floor(rng.random(lengths.shape) * lengths).astype(np.int64))
+    """One random end per conversation: half the time its last message, else uniform in [10, length].
+
+    A training window is labelled with its conversation's label; the first few messages
+    of a grooming conversation are small talk, so very short prefixes would mostly teach
+    noise, while prefixes of many lengths still teach the head to warn early.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    low = np.minimum(lengths, MIN_PREFIX)
+    uniform = low + np.floor(rng.random(lengths.shape) * (lengths - low + 1)).astype(np.int64)
+    return np.where(rng.random(lengths.shape) < 0.5, lengths, np.minimum(uniform, lengths))
 
 
 def _shuffled_batches(n: int, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -261,7 +272,7 @@ def _poisson_batches(n: int, rate: float, rng: np.random.Generator) -> Iterator[
 def _build_optimizer(params: Sequence[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "adam":
         return torch.optim.Adam(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    return torch.optim.SGD(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=settings.learning_rate, momentum=0.9, weight_decay=settings.weight_decay)
 
 
 def _add_proximal_gradient(

@@ -73,8 +73,20 @@ def _featurise(name: str, kind: str, train_part: list[Conversation], validation_
     )
 
 
-def train_party(party: Party, settings: RunSettings, encoder_dim: int, ledger_dir: Path, history: RunHistory) -> tuple[Any, ScoreHistogram | None]:
-    """Train one party for the run's rounds with the shared training function; record each round."""
+def train_party(
+    party: Party,
+    settings: RunSettings,
+    encoder_dim: int,
+    ledger_dir: Path,
+    history: RunHistory,
+    *,
+    evaluate_each_round: bool = True,
+) -> tuple[Any, ScoreHistogram | None]:
+    """Train one party for the run's rounds with the shared training function; record each round.
+
+    The validation split is scored after every round (for the per-round report) or, when
+    only the final model matters, after the last one (to choose its threshold).
+    """
     head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
     record.conversations, record.positives = party.conversations, party.positives
@@ -112,6 +124,8 @@ def train_party(party: Party, settings: RunSettings, encoder_dim: int, ledger_di
         record.rounds.append(server_round)
         record.steps += result.steps
         record.train_seconds += result.seconds
+        if not evaluate_each_round and server_round < settings.rounds:
+            continue
         evaluation = evaluate(head=head, data=party.validation, window=settings.model.score_window)
         histogram = ScoreHistogram.from_scores(evaluation.scores, evaluation.labels, bins=settings.evaluation.histogram_bins)
         threshold = histogram.best_threshold(beta=0.5)
@@ -148,7 +162,14 @@ def run_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return report
 
 
-def baseline_report(settings: RunSettings, *, config: dict[str, Any], started: float, write_bundle: bool = True) -> dict[str, Any]:
+def baseline_report(
+    settings: RunSettings,
+    *,
+    config: dict[str, Any],
+    started: float,
+    write_bundle: bool = True,
+    evaluate_each_round: bool = True,
+) -> dict[str, Any]:
     """Train and assess a baseline; returns the report (also writes the bundle for centralized)."""
     run_dir = Path(settings.run_dir)
     cache = EmbeddingCache(Path(settings.cache_dir) / "embeddings.sqlite" if settings.cache_dir else default_cache_path())
@@ -168,7 +189,9 @@ def baseline_report(settings: RunSettings, *, config: dict[str, Any], started: f
     per_party: dict[str, dict[str, Any]] = {}
     heads = {}
     for party in parties:
-        head, histogram = train_party(party, settings, encoder.dim, run_dir / "ledgers", history)
+        head, histogram = train_party(
+            party, settings, encoder.dim, run_dir / "ledgers", history, evaluate_each_round=evaluate_each_round
+        )
         threshold = histogram.best_threshold(beta=0.5) if histogram is not None else 0.5
         per_party[party.name] = assess(head, test, threshold=threshold, rule=rule).metrics
         heads[party.name] = (head, threshold)

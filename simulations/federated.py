@@ -145,9 +145,14 @@ def compare_with_baselines(settings: RunSettings, report: dict[str, Any], *, con
         config=config,
         started=started,
         write_bundle=False,
+        evaluate_each_round=False,
     )
     local = baseline_report(
-        replace(settings, mode="local", run_dir=str(base / "local")), config=config, started=started, write_bundle=False
+        replace(settings, mode="local", run_dir=str(base / "local")),
+        config=config,
+        started=started,
+        write_bundle=False,
+        evaluate_each_round=False,
     )
     federated_f05 = float(report["final"]["f05"])
     centralized_f05 = float(centralized["final"]["f05"])

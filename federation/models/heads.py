@@ -134,6 +134,46 @@ class AttentionWindowHead(nn.Module):
         return self._messages(x, mask, speaker)[1][:, :length]
 
 
+class PooledLinearHead(nn.Module):
+    """Attention-pooled and max-pooled message embeddings, then one linear logit.
+
+    About ``3 * dim_in`` weights: the head for DP-SGD on small nodes, where every extra
+    parameter adds noise to each step (the noise norm grows with the square root of the
+    parameter count while the clipped signal does not).
+
+    Parameters
+    ----------
+    dim_in
+        Message embedding length ``d``.
+
+    Notes
+    -----
+    The attention scorer sees each message embedding plus its speaker's learned offset,
+    so the head can weigh the two parties differently; the max pooling keeps one telling
+    message visible in a long window.
+    """
+
+    def __init__(self, *, dim_in: int) -> None:
+        super().__init__()
+        self.dim_in = _positive_int("dim_in", dim_in)
+        self.scorer = nn.Linear(self.dim_in, 1)
+        self.speaker = nn.Embedding(NUM_SPEAKERS, 1)
+        self.out = nn.Linear(2 * self.dim_in, 1)
+
+    def message_weights(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Attention weight of each message, ``[B, L]``; 0 at padding, rows sum to 1."""
+        return _masked_softmax((self.scorer(x) + self.speaker(speaker)).squeeze(-1), mask)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]``."""
+        x, mask, speaker = _at_least_one_position(x, mask, speaker)
+        weights = self.message_weights(x, mask, speaker)
+        attended = (weights.unsqueeze(-1) * x).sum(dim=1)
+        strongest = x.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        strongest = torch.where(mask.any(dim=1, keepdim=True), strongest, torch.zeros_like(strongest))
+        return self.out(torch.cat([attended, strongest], dim=-1)).squeeze(-1)
+
+
 class NgramHead(nn.Module):
     """Masked mean of message features, then a linear layer (or a small MLP).
 

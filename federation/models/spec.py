@@ -12,7 +12,7 @@ from torch import nn
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MessageEncoder, MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
 from federation.models.ngram import HashedNgramEncoder
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class ModelSpec:
             raise ConfigError(
                 f"model.name must be one of {', '.join(MODEL_NAMES)}, got {self.name!r}"
             )
-        _int_field("hidden", self.hidden, 0 if self.name == "ngram" else 1)
+        _int_field("hidden", self.hidden, 0)
         _int_field("window", self.window, 1)
         if (
             isinstance(self.dropout, bool)
@@ -102,6 +102,8 @@ def build_head(spec: ModelSpec, *, dim_in: int, seed: int) -> nn.Module:
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if spec.name == "minilm" and spec.hidden == 0:
+            return PooledLinearHead(dim_in=dim_in)
         if spec.name == "minilm":
             return AttentionWindowHead(
                 dim_in=dim_in, hidden=spec.hidden, window=spec.window, dropout=spec.dropout

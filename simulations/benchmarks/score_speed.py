@@ -12,13 +12,17 @@ mix them):
   one text per call (what a strictly one-at-a-time scorer would pay);
 * ``--follow`` throughput (:func:`federation.scoring.follow.follow` on the whole stream,
   with an empty embedding cache, so every text is really encoded) and its ratio to the
-  batched raw encoder: the goal is at least 0.7;
+  batched raw encoder: the goal is at least 0.7 (raw encoder and ``--follow`` alternate,
+  best of ``--repeat`` each, so a shared machine's load weighs on both alike);
 * ``--follow`` with one line per read (a live producer): messages per second and the
   mean time from a line's arrival to its score;
 * batch scoring (``cesagram score``) in conversations per second, cold and warm cache.
 
 Without ``--model`` a bundle with an untrained head of the default shape is written to a
-temporary folder: speed does not depend on the weights. Model loading is timed apart.
+temporary folder: speed hardly depends on the weights (a trained head flags more, and
+explaining a flagged conversation costs one more forward pass). Model loading is timed
+apart. The machine's load average is printed with the figures: on a shared machine they
+swing with what else runs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -106,12 +111,13 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=60, help="synthetic conversations to score")
     parser.add_argument("--single", type=int, default=200, help="messages for the one-text-per-call figures")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs of the encoder and --follow")
     parser.add_argument("--seed", type=int, default=404)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    figures: dict[str, float | int | str] = {"threads": args.threads}
+    figures: dict[str, float | int | str] = {"threads": args.threads, "load_average_before": os.getloadavg()[0]}
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -132,27 +138,32 @@ def main() -> int:
 
         raw = build_encoder(model.spec, cache=None)
         raw.encode(["warm up"])
-        seconds, _ = timed(lambda: raw.encode(texts))
-        figures["raw_batched_msgs_per_s"] = len(texts) / seconds
-        single = texts[: args.single]
-        seconds, _ = timed(lambda: [raw.encode([t]) for t in single])
-        figures["raw_single_msgs_per_s"] = len(single) / seconds
-
-        model = fresh_model(bundle, tmp / "cache-follow")
         detector = IndicatorDetector.for_encoder(model.encoder)
-        scorer = StreamScorer(model, detector=detector)
-        seconds, summary = timed(
-            lambda: follow(io.BytesIO(stream), io.StringIO(), scorer, name="bench", report=lambda line: None)
-        )
-        figures["follow_msgs_per_s"] = summary.messages / seconds
-        figures["follow_warnings"] = summary.warnings
-        figures["follow_over_raw_batched"] = figures["follow_msgs_per_s"] / figures["raw_batched_msgs_per_s"]
+        single = texts[: args.single]
+        best = {"raw": 0.0, "single": 0.0, "follow": 0.0}
+        # Raw encoder and --follow alternate, best of --repeat each: a shared machine's load
+        # then weighs on both alike.
+        for attempt in range(args.repeat):
+            seconds, _ = timed(lambda: raw.encode(texts))
+            best["raw"] = max(best["raw"], len(texts) / seconds)
+            seconds, _ = timed(lambda: [raw.encode([t]) for t in single])
+            best["single"] = max(best["single"], len(single) / seconds)
+            scorer = StreamScorer(fresh_model(bundle, tmp / f"cache-follow-{attempt}"), detector=detector)
+            seconds, summary = timed(
+                lambda: follow(io.BytesIO(stream), io.StringIO(), scorer=scorer, name="bench", report=lambda line: None)
+            )
+            best["follow"] = max(best["follow"], summary.messages / seconds)
+            figures["follow_warnings"] = summary.warnings
+        figures["raw_batched_msgs_per_s"] = best["raw"]
+        figures["raw_single_msgs_per_s"] = best["single"]
+        figures["follow_msgs_per_s"] = best["follow"]
+        figures["follow_over_raw_batched"] = best["follow"] / best["raw"]
 
         model = fresh_model(bundle, tmp / "cache-trickle")
         scorer = StreamScorer(model, detector=detector)
         head_lines = b"".join(stream.splitlines(keepends=True)[: args.single])
         seconds, summary = timed(
-            lambda: follow(Trickle(head_lines), io.StringIO(), scorer, name="bench", report=lambda line: None)
+            lambda: follow(Trickle(head_lines), io.StringIO(), scorer=scorer, name="bench", report=lambda line: None)
         )
         figures["follow_live_msgs_per_s"] = summary.messages / seconds
         figures["follow_live_ms_per_msg"] = 1000 * seconds / max(summary.messages, 1)
@@ -165,7 +176,11 @@ def main() -> int:
         seconds, _ = timed(lambda: batch.score(conversations))
         figures["batch_warm_convs_per_s"] = len(conversations) / seconds
 
-    print(f"encoder {figures['encoder']}, torch threads {args.threads}, bundle load {figures['load_seconds']:.2f} s")
+    figures["load_average_after"] = os.getloadavg()[0]
+    print(
+        f"encoder {figures['encoder']}, torch threads {args.threads}, bundle load {figures['load_seconds']:.2f} s, "
+        f"machine load average {figures['load_average_before']:.1f} before, {figures['load_average_after']:.1f} after"
+    )
     print(
         f"{figures['messages']} messages ({figures['distinct_texts']} distinct texts) "
         f"of {figures['conversations']} synthetic conversations"

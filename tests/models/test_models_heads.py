@@ -11,7 +11,7 @@ from torch import nn
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
 
 DIM = 12
 
@@ -38,10 +38,11 @@ def _heads() -> list[nn.Module]:
         AttentionWindowHead(dim_in=DIM, hidden=8, window=1, dropout=0.0),
         NgramHead(dim_in=DIM, hidden=0),
         NgramHead(dim_in=DIM, hidden=6),
+        PooledLinearHead(dim_in=DIM),
     ]
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
 def test_padded_batch_scores_like_each_sequence_alone(head: nn.Module) -> None:
     head.eval()
     features = _features([7, 2, 1, 5])
@@ -79,7 +80,7 @@ def test_attention_head_is_causal_over_messages() -> None:
     torch.testing.assert_close(h_full[:, :4], h_prefix, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
 @pytest.mark.parametrize("length", [0, 1])
 def test_empty_batch(head: nn.Module, length: int) -> None:
     x = torch.zeros(0, length, DIM)
@@ -99,7 +100,7 @@ def test_all_padding_row_is_finite() -> None:
         assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
 def test_opacus_strict_validation_passes(head: nn.Module) -> None:
     assert ModuleValidator.validate(head, strict=True) == []
 

@@ -11,7 +11,7 @@ import torch
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
 from federation.models.ngram import HashedNgramEncoder
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.models.weights import head_arrays
@@ -21,7 +21,7 @@ NGRAM = ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0, ngram_dim=64)
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("name", "bert"), ("hidden", 0), ("hidden", 1.5), ("window", 0), ("dropout", 1.0),
+    ("name", "bert"), ("hidden", -1), ("hidden", 1.5), ("window", 0), ("dropout", 1.0),
     ("dropout", "0.1"), ("max_messages", 0), ("score_window", -1), ("ngram_dim", 0),
     ("window", True),
 ])
@@ -60,5 +60,8 @@ def test_build_head_is_deterministic_and_leaves_global_rng_alone() -> None:
     assert any((x != z).any() for x, z in zip(head_arrays(a), head_arrays(c), strict=True))
     n = build_head(NGRAM, dim_in=64, seed=0)
     assert isinstance(n, NgramHead) and n.mlp_hidden is None
+    linear = build_head(ModelSpec(name="minilm", hidden=0, window=3, dropout=0.0), dim_in=8, seed=0)
+    assert isinstance(linear, PooledLinearHead)
+    assert sum(p.numel() for p in linear.parameters()) == 8 + 1 + 3 + 2 * 8 + 1
     with pytest.raises(ConfigError, match="seed"):
         build_head(NGRAM, dim_in=64, seed="0")  # type: ignore[arg-type]
