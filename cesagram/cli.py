@@ -63,7 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_server_parsers(commands)
     score = commands.add_parser("score", help="analyst: score conversations with early warnings and evidence")
     score.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")
-    score.add_argument("input", type=Path, nargs="?", help="JSONL or PAN-2012 XML file (omit with --follow)")
+    score.add_argument("input", type=Path, nargs="?", help="JSONL or PAN-2012 XML file; with --follow, an optional file of message lines (default: stdin)")
     score.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
     score.add_argument("--follow", action="store_true", help="read messages as JSON lines on stdin; warn as they come")
 

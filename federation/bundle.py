@@ -26,7 +26,7 @@ from federation.io import atomic_write_json, atomic_write_text
 from federation.models.spec import ModelSpec, build_head
 from federation.models.weights import load_weights, save_weights
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: heads gained max pooling and the pooled linear head
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
 CARD_FILE = "MODEL_CARD.md"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +53,13 @@ class _Reporter:
             print(f"... and {self.count - MAX_REPORTED} more {what} not listed", file=sys.stderr)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that exiting after a closed pipe prints no traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _write(path: Path, text: str) -> None:
     try:
         atomic_write_text(path, text)
@@ -67,7 +75,8 @@ def _load(directory: Path) -> tuple[ScoringModel, IndicatorDetector]:
 def _read(path: Path, *, predators: Path | None, reporter: _Reporter) -> ReadResult:
     result = read_conversations(path, predators=predators, max_issues=MAX_REPORTED)
     for issue in result.issues:
-        reporter(f"{issue}; record skipped" if issue.line is not None else str(issue))
+        skipped = issue.line is not None and "reading stopped" not in issue.what
+        reporter(f"{issue}; record skipped" if skipped else str(issue))
     if result.more_issues:
         print(f"{path}: ... and {result.more_issues} more bad records not listed", file=sys.stderr)
     if not result.conversations:
@@ -104,8 +113,11 @@ def score_command(args: argparse.Namespace) -> int:
     if args.out is not None:
         _write(args.out, lines)
     else:
-        sys.stdout.write(lines)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
     logger.info(
         "scored %d conversations: %d warned, %d flagged",
         len(scored.scores),
@@ -131,7 +143,11 @@ def _follow(args: argparse.Namespace) -> int:
     except OSError as error:
         raise DataError(f"{args.out}: cannot write the warnings ({error.strerror or type(error).__name__})") from None
     try:
-        follow(source, sink, scorer, name=name, report=reporter)
+        follow(source, sink, scorer=scorer, name=name, report=reporter)
+    except BrokenPipeError:  # the reader of the warnings went away (e.g. `| head -1`)
+        if sink is not sys.stdout:
+            raise
+        _silence_stdout()
     finally:
         reporter.close("problems")
         if source is not sys.stdin.buffer:

@@ -14,7 +14,9 @@ keeps up with the raw encoder's throughput; a line on its own is scored as soon 
 arrives.
 
 Warnings are the batch scorer's: the same texts (:mod:`.texts`), the same truncation to
-``max_messages``, the same windows and rule, so the same messages raise them.
+``max_messages``, the same windows and rule, so the same messages raise them. (Windows are
+batched differently, so a score may differ from the batch one in its last float bit: only a
+window scoring within about 1e-7 of the threshold could be decided differently.)
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ logger = logging.getLogger(__name__)
 MAX_LINE_BYTES = 1024 * 1024
 #: Bytes asked of the input per read; whatever has arrived (up to this) is scored together.
 READ_BYTES = 256 * 1024
-#: Messages scored per forward pass, at most.
-FEED_BATCH = 512
+#: Messages encoded together, at most (the encoder sorts them by length to cut padding).
+FEED_BATCH = 1024
+#: Windows per forward pass of the head, at most (bounds memory: rows x window x dim floats).
+HEAD_BATCH = 256
 
 _TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -95,6 +99,7 @@ class _Conversation:
         self.window = window
         self.read = 0
         self.top = 0.0
+        self.past_limit = False
         self.speakers_seen: dict[str, int] = {}
         self._vectors: np.ndarray | None = np.zeros((window, dim), dtype=np.float32)
         self._speakers = np.zeros(window, dtype=np.int64)
@@ -283,6 +288,13 @@ class StreamScorer:
             state = self._state(message.conversation)
             line = state.read + pending.get(message.conversation, 0) + 1
             if line > self.model.max_messages:
+                if not state.past_limit:
+                    state.past_limit = True
+                    logger.info(
+                        "conversation %r reached max_messages (%d); its later messages are not scored, as in training",
+                        message.conversation,
+                        self.model.max_messages,
+                    )
                 past += 1
                 continue
             pending[message.conversation] = pending.get(message.conversation, 0) + 1
@@ -294,25 +306,45 @@ class StreamScorer:
             return [], notes, past
         vectors = np.asarray(self.model.encoder.encode([text for *_, text in accepted]), dtype=np.float32)
 
-        # Advance every conversation's window in arrival order, keeping a copy of each window.
-        windows: list[tuple[np.ndarray, np.ndarray, list[str], int]] = []
-        for (message, state, _, _), vector in zip(accepted, vectors, strict=True):
+        warnings: list[StreamWarning] = []
+        for first in range(0, len(accepted), HEAD_BATCH):
+            rows = slice(first, first + HEAD_BATCH)
+            warnings += self._advance(accepted[rows], vectors[rows])
+        return warnings, notes, past
+
+    def _advance(
+        self, accepted: Sequence[tuple[StreamMessage, _Conversation, int, str]], vectors: np.ndarray
+    ) -> list[StreamWarning]:
+        """Append encoded messages to their windows in arrival order, score the windows, track warnings."""
+        # Advance every conversation's window in arrival order; row i of the batch is the
+        # window after message i, padded on the right as in batch scoring.
+        lengths = [min(line, state.window) for _, state, line, _ in accepted]
+        width, dim = max(lengths), vectors.shape[1]
+        x = np.zeros((len(accepted), width, dim), dtype=np.float32)
+        speaker = np.zeros((len(accepted), width), dtype=np.int64)
+        mask = np.zeros((len(accepted), width), dtype=bool)
+        authors: list[list[str]] = []
+        for row, ((message, state, _, _), vector) in enumerate(zip(accepted, vectors, strict=True)):
             state.append(vector, message.author)
-            windows.append(state.snapshot())
-        scores = self._score_windows([(x, s) for x, s, _, _ in windows])
+            window_x, window_speakers, window_authors, _ = state.snapshot()
+            x[row, : len(window_x)] = window_x
+            speaker[row, : len(window_x)] = window_speakers
+            mask[row, : len(window_x)] = True
+            authors.append(window_authors)
+        scores = self._scores(x, mask, speaker)
 
         warnings: list[StreamWarning] = []
-        for (message, state, line, _), (x, speakers, authors, first_line), score in zip(
-            accepted, windows, scores, strict=True
-        ):
-            state.top = max(state.top, float(score))
-            if state.tracker.update(float(score)):
+        for row, (message, state, line, _) in enumerate(accepted):
+            score = float(scores[row])
+            state.top = max(state.top, score)
+            if state.tracker.update(score):
+                length = lengths[row]
                 explanation = explain_window(
                     self.model.head,
-                    embeddings=x,
-                    speakers=speakers,
-                    authors=authors,
-                    first_line=first_line,
+                    embeddings=x[row, :length],
+                    speakers=speaker[row, :length],
+                    authors=authors[row],
+                    first_line=line - length + 1,
                     detector=self.detector,
                     max_lines=self.max_evidence,
                 )
@@ -320,26 +352,17 @@ class StreamScorer:
                     StreamWarning(
                         conversation=message.conversation,
                         alert_at=line,
-                        score=float(score),
+                        score=score,
                         suspect=explanation.suspect,
                         evidence=explanation.evidence,
                     )
                 )
             if line == self.model.max_messages:
                 state.close()
-        return warnings, notes, past
+        return warnings
 
-    def _score_windows(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Sigmoid scores of padded windows in one forward pass."""
-        width = max(x.shape[0] for x, _ in windows)
-        dim = windows[0][0].shape[1]
-        x = np.zeros((len(windows), width, dim), dtype=np.float32)
-        speaker = np.zeros((len(windows), width), dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=bool)
-        for row, (vectors, speakers) in enumerate(windows):
-            x[row, : len(vectors)] = vectors
-            speaker[row, : len(vectors)] = speakers
-            mask[row, : len(vectors)] = True
+    def _scores(self, x: np.ndarray, mask: np.ndarray, speaker: np.ndarray) -> np.ndarray:
+        """Sigmoid scores of a padded batch of windows, in one forward pass."""
         head = self.model.head
         was_training = head.training
         head.eval()
@@ -401,8 +424,8 @@ def _read_lines(source: IO[bytes], *, report: Callable[[int, str], None]) -> Ite
 def follow(
     source: IO[bytes],
     sink: IO[str],
-    scorer: StreamScorer,
     *,
+    scorer: StreamScorer,
     name: str,
     report: Callable[[str], None],
 ) -> FollowSummary:

@@ -90,6 +90,8 @@ def test_evaluate_reproduces_the_assessment(ngram_bundle, tmp_path, capsys) -> N
     expected = assess(model.head, features, threshold=model.threshold, rule=model.rule).metrics
     for key in ("f05", "f1", "precision", "recall", "auprc", "latency_f1", "speed", "erde5", "erde50", "tp", "fp"):
         assert printed["metrics"][key] == pytest.approx(expected[key], abs=1e-9), key
+    text = json.dumps(printed)
+    assert not any(author in text for c in ngram_bundle.test for author in c.authors)  # counts only, no ids
     authors = printed["authors"]
     assert authors["true"] == len({c.groomer for c in ngram_bundle.test if c.groomer})
     assert authors["predicted"] <= printed["data"]["warned"]

@@ -64,7 +64,7 @@ def run_stream(model: ScoringModel, data: bytes, *, trickle: bool = False) -> li
     sink = io.StringIO()
     source = Trickle(data) if trickle else io.BytesIO(data)
     scorer = StreamScorer(model, detector=IndicatorDetector.for_encoder(model.encoder))
-    follow(source, sink, scorer, name="<test>", report=lambda line: None)
+    follow(source, sink, scorer=scorer, name="<test>", report=lambda line: None)
     return [json.loads(line) for line in sink.getvalue().splitlines()]
 
 
