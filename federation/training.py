@@ -86,6 +86,8 @@ class TrainSettings:
         Of the optimizer.
     optimizer
         ``"adam"`` or ``"sgd"``.
+    momentum
+        SGD momentum (ignored by Adam).
     proximal_mu
         FedProx's proximal weight (0 is plain FedAvg local training).
     train_window
@@ -100,6 +102,7 @@ class TrainSettings:
     learning_rate: float
     weight_decay: float = 0.0
     optimizer: OptimizerName = "adam"
+    momentum: float = 0.0
     proximal_mu: float = 0.0
     train_window: int = 50
     seed: int = 0
@@ -115,6 +118,8 @@ class TrainSettings:
             raise _bad("weight_decay", self.weight_decay, "a number >= 0")
         if self.optimizer not in _OPTIMIZERS:
             raise _bad("optimizer", self.optimizer, f"one of {', '.join(_OPTIMIZERS)}")
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            raise _bad("momentum", self.momentum, "a number in [0, 1)")
         if not _is_number(self.proximal_mu) or self.proximal_mu < 0:
             raise _bad("proximal_mu", self.proximal_mu, "a number >= 0 (0 turns FedProx off)")
         if not _is_int(self.train_window) or self.train_window < 1:
@@ -237,20 +242,17 @@ def steps_per_call(settings: TrainSettings, *, num_examples: int) -> int:
     return max(1, math.ceil(settings.local_epochs * num_examples / batch))
 
 
-MIN_PREFIX = 10  # messages read before a training window may end (shorter prefixes carry no signal)
-
-
 def _window_ends(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random end per conversation: half the time its last message, else uniform in [10, length].
+    """One random end per conversation: half the time its last message, else uniform in [1, length].
 
-    A training window is labelled with its conversation's label; the first few messages
-    of a grooming conversation are small talk, so very short prefixes would mostly teach
-    noise, while prefixes of many lengths still teach the head to warn early.
+    A training window is labelled with its conversation's label. The first messages of a
+    grooming conversation are small talk, so prefixes alone would mostly teach noise;
+    every prefix length must still be trained, because scoring reads a window after every
+    message and an untrained short window would raise false warnings.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    low = np.minimum(lengths, MIN_PREFIX)
-    uniform = low + np.floor(rng.random(lengths.shape) * (lengths - low + 1)).astype(np.int64)
-    return np.where(rng.random(lengths.shape) < 0.5, lengths, np.minimum(uniform, lengths))
+    uniform = np.minimum(lengths, 1 + np.floor(rng.random(lengths.shape) * lengths).astype(np.int64))
+    return np.where(rng.random(lengths.shape) < 0.5, lengths, uniform)
 
 
 def _shuffled_batches(n: int, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -272,7 +274,7 @@ def _poisson_batches(n: int, rate: float, rng: np.random.Generator) -> Iterator[
 def _build_optimizer(params: Sequence[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "adam":
         return torch.optim.Adam(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    return torch.optim.SGD(params, lr=settings.learning_rate, momentum=0.9, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=settings.learning_rate, momentum=settings.momentum, weight_decay=settings.weight_decay)
 
 
 def _add_proximal_gradient(
