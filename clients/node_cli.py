@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections import deque
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from federation.data.check import check_command
 from federation.data.load import read_conversations
@@ -93,6 +96,23 @@ def _planned_spend(args: argparse.Namespace, conversations: int, train_count: in
     ]
 
 
+def _conf_defaults() -> dict[str, float]:
+    """The run settings a coordinator gets by default (conf/config.yaml, conf/privacy/dp_sgd.yaml)."""
+    import conf
+    from omegaconf import OmegaConf
+
+    root = Path(conf.__file__).resolve().parent
+    config = OmegaConf.load(root / "config.yaml")
+    privacy = OmegaConf.load(root / "privacy" / "dp_sgd.yaml")
+    return {
+        "rounds": int(config.rounds),
+        "epsilon": float(privacy.epsilon),
+        "batch_size": int(config.train.batch_size),
+        "epochs": float(config.train.local_epochs),
+        "validation_fraction": float(config.evaluation.validation_fraction),
+    }
+
+
 def node_check_command(args: argparse.Namespace) -> int:
     """Handler of ``cesagram node check DATA``: the data check and the planned privacy spend.
 
@@ -104,6 +124,9 @@ def node_check_command(args: argparse.Namespace) -> int:
     same calibration a node makes at its first training call of a run; the coordinator's
     run settings (rounds, epsilon, batch size, epochs) decide the real ones.
     """
+    for key, value in _conf_defaults().items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
     if args.rounds < 1:
         raise ConfigError(f"--rounds {args.rounds} must be >= 1")
     if args.epsilon <= 0:
@@ -121,20 +144,29 @@ def node_check_command(args: argparse.Namespace) -> int:
 
 
 # -- start -------------------------------------------------------------------------------------
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _toml_string(value: str, *, what: str) -> str:
+    """Quote ``value`` so that Flower's ``--node-config`` parser reads it back unchanged.
+
+    Flower splits the string with a regular expression that knows no escapes: a value is
+    a TOML literal string (single quotes) or, when it holds a single quote, a basic one.
+    """
+    if "'" not in value and "\n" not in value:
+        return f"'{value}'"
+    if '"' not in value and "\n" not in value:
+        return '"' + value.replace("\\", "\\\\") + '"'
+    raise ConfigError(f"{what} {value!r} holds both quote characters (or a newline); rename it")
 
 
 def node_config_string(*, data: Path, ledger: Path, cap: float, delta: float, name: str, kind: str) -> str:
     """The SuperNode's ``--node-config``: what :mod:`clients.node_settings` reads on every message."""
     return " ".join(
         [
-            f"data-path={_toml_string(str(data))}",
-            f"ledger-path={_toml_string(str(ledger))}",
+            f"data-path={_toml_string(str(data), what='--data')}",
+            f"ledger-path={_toml_string(str(ledger), what='--ledger')}",
             f"cap={float(cap)!r}",
             f"delta={float(delta)!r}",
-            f"name={_toml_string(name)}",
-            f"kind={_toml_string(kind)}",
+            f"name={_toml_string(name, what='--name')}",
+            f"kind={_toml_string(kind, what='--kind')}",
         ]
     )
 
@@ -206,36 +238,65 @@ def explain_supernode_exit(status: int, output: str, *, key: Path) -> str:
     return f"the SuperNode stopped with status {status}{flower}: {reason[:300]}"
 
 
+def _relay(stream: IO[bytes], tail: deque[str]) -> None:
+    """Copy the SuperNode's output to ours, keeping the last lines to explain a failure."""
+    for raw in stream:
+        line = raw.decode("utf-8", errors="replace")
+        tail.append(line)
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def _stop_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the SuperNode's process group (Flower's SuperExec runs in it)."""
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _run_supernode(argv: list[str], *, env: dict[str, str], key: Path) -> int:
-    """Run ``flower-supernode``, relaying its output; turn a failed start into one line."""
+    """Run ``flower-supernode`` in its own process group, relaying its output.
+
+    When it exits, whatever it left in its group (Flower's SuperExec) is stopped too, and a
+    failed start becomes one line.
+    """
     process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        process.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    tail: deque[str] = deque(maxlen=40)
     stdout = process.stdout
     if stdout is None:  # Popen(stdout=PIPE) always gives one
         raise DeploymentError("could not read the SuperNode's output")
+    tail: deque[str] = deque(maxlen=40)
+    relay = threading.Thread(target=_relay, args=(stdout, tail), daemon=True)
+    relay.start()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        _stop_group(process, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    interrupted = False
     try:
-        for raw in stdout:
-            line = raw.decode("utf-8", errors="replace")
-            tail.append(line)
-            sys.stdout.write(line)
-            sys.stdout.flush()
-        status = process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        status = process.wait()
-        print("node stopped", flush=True)
-        return 0
+        while True:
+            try:
+                status = process.wait()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+                _stop_group(process, signal.SIGINT)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if status in (0, -signal.SIGTERM, -signal.SIGINT):
+        _stop_group(process, signal.SIGTERM)
+        relay.join(timeout=5.0)
+        _stop_group(process, signal.SIGKILL)
+    if interrupted or status in (0, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP):
+        print("node stopped", flush=True)
         return 0
     raise DeploymentError(explain_supernode_exit(status, "".join(tail), key=key))
 

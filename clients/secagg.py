@@ -22,10 +22,9 @@ kind and counts, as in a run without SecAgg+.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-
 import flwr.compat.common.recorddict_compat as compat
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
+from flwr.app.metadata import Metadata
 from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
@@ -66,6 +65,22 @@ def _secaggplus_keeping_errors(msg: Message, context: Context, call_next):  # ty
         return Message(declined.error, reply_to=msg)
 
 
+def _copy_metadata(metadata: Metadata) -> Metadata:
+    return Metadata(
+        run_id=metadata.run_id,
+        message_id=metadata.message_id,
+        src_node_id=metadata.src_node_id,
+        dst_node_id=metadata.dst_node_id,
+        reply_to_message_id=metadata.reply_to_message_id,
+        group_id=metadata.group_id,
+        created_at=metadata.created_at,
+        ttl=metadata.ttl,
+        message_type=metadata.message_type,
+        src_task_id=metadata.src_task_id,
+        dst_task_id=metadata.dst_task_id,
+    )
+
+
 def legacy_to_train_message(msg: Message) -> Message:
     """The Message-API train message of :mod:`clients.app` carrying a legacy fit message's contents."""
     fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
@@ -76,7 +91,7 @@ def legacy_to_train_message(msg: Message) -> Message:
             ConfigKeys.CONFIG_RECORD: ConfigRecord({ConfigKeys.SERVER_ROUND: server_round}),
         }
     )
-    return Message(content, metadata=replace(msg.metadata))
+    return Message(content, metadata=_copy_metadata(msg.metadata))
 
 
 def train_reply_to_fitres(reply: Message) -> RecordDict:

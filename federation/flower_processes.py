@@ -26,6 +26,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import CesagramError
+from federation.errors import CesagramError, ConfigError
 from federation.io import atomic_write_text
 
 __all__ = [
@@ -82,7 +83,7 @@ def parse_address(address: str, *, what: str = "--superlink") -> tuple[str, int]
     host, sep, port_text = address.strip().rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise DeploymentError(f"{what} {address!r} is not HOST:PORT; write it like superlink.example.org:9092")
+        raise ConfigError(f"{what} {address!r} is not HOST:PORT; write it like superlink.example.org:9092")
     return host, int(port_text)
 
 
@@ -104,6 +105,11 @@ def flower_env(flwr_home: Path | None, extra: Mapping[str, str] | None = None) -
     machine but what the federation itself sends.
     """
     env = os.environ.copy()
+    # Flower starts its helpers (flower-superexec, flwr-clientapp) by name: put this
+    # environment's scripts first, also when Python was started without activating it.
+    scripts = str(Path(sys.executable).parent)
+    if env.get("PATH", "").split(os.pathsep)[0] != scripts:
+        env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
     if flwr_home is not None:
         env["FLWR_HOME"] = str(flwr_home)
     env.update(
@@ -122,7 +128,7 @@ def flower_env(flwr_home: Path | None, extra: Mapping[str, str] | None = None) -
 
 def flower_bin(name: str) -> str:
     """The path of a Flower executable, or a one-line error saying how to install it."""
-    path = shutil.which(name)
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if path is None:
         raise DeploymentError(f"`{name}` is not on PATH; install the project with `pip install -e .` in this environment")
     return path

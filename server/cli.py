@@ -188,22 +188,25 @@ def register_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registered_id(stdout: str) -> int | None:
+def _json_output(stdout: str) -> dict:
     start = stdout.find("{")
     if start < 0:
-        return None
+        return {}
     try:
         data = json.loads(stdout[start:])
     except json.JSONDecodeError:
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _registered_id(stdout: str) -> int | None:
+    data = _json_output(stdout)
     return int(data["node-id"]) if data.get("success") and "node-id" in data else None
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Using SuperLink")]
-    for line in lines:
-        if '"error-message"' in line or "rror" in line:
-            return line[:300]
+    message = str(_json_output(text).get("error-message", "")) or text
+    lines = [line.strip() for line in message.splitlines() if line.strip() and not line.startswith("Using SuperLink")]
     return lines[-1][:300] if lines else "no output"
 
 

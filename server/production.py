@@ -184,6 +184,10 @@ def production_settings(cfg: Any, *, run_dir: Path) -> tuple[RunSettings, Deploy
         raise ConfigError(f"federation.nodes={nodes!r} must be the number of nodes expected (an integer >= 1)")
     min_nodes = federation.get("min_nodes")
     test_path = federation.get("test_path")
+    if test_path and not Path(str(test_path)).expanduser().is_file():
+        raise ConfigError(
+            f"federation.test_path={test_path!r} is not a file; give the coordinator's labelled test set or null"
+        )
     privacy_values = {k: v for k, v in _plain(cfg.privacy).items() if k not in ("ledger_dir", "cap")}
     run = RunSettings(
         run_id=new_run_id(),
@@ -274,8 +278,9 @@ def save_run_files(run_dir: Path, *, cfg: Any | None, run: RunSettings, deployme
     """``config.json`` (the composed config, for the report) and ``run.json`` (what resume needs)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg is not None:
-        config = _plain(cfg)
-        config.pop("hydra", None)
+        from omegaconf import OmegaConf
+
+        config = _plain(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]))
         atomic_write_json(run_dir / "config.json", config)
     atomic_write_json(run_dir / RUN_FILE, {**run.to_flat(), **deployment.to_flat()})
 

@@ -102,8 +102,8 @@ def answered_by_nodes(replies: Iterable[Message]) -> list[Message]:
 def _too_few_nodes(server_round: int, connected: int, plan: RoundPlan) -> str:
     return (
         f"round {server_round}: only {connected} of the {plan.required_nodes} required nodes were online within "
-        f"{plan.wait_for_nodes_s:.0f} s; the run stopped here. Start the missing nodes (or lower "
-        "federation.min_nodes) and resume the run"
+        f"{plan.wait_for_nodes_s:.0f} s, so the run stopped here; start the missing nodes (or lower "
+        "federation.min_nodes) before resuming it"
     )
 
 

@@ -108,6 +108,7 @@ def _flower_env(flwr_home: Path) -> dict[str, str]:
             "FLWR_HOME": str(flwr_home),
             "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FLWR_TELEMETRY_ENABLED": "0",  # no traffic beyond loopback
             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
             "RAY_DEDUP_LOGS": "0",
             "PYTHONUNBUFFERED": "1",

@@ -65,6 +65,11 @@ def node_kinds(cfg: DictConfig) -> list[str]:
 
 def run_settings(cfg: DictConfig, *, run_dir: Path, data_dir: Path, test_path: Path, ledger_dir: Path) -> RunSettings:
     """Validate the composed config and flatten it into the run's settings."""
+    if cfg.federation.get("kind", "simulation") != "simulation":
+        raise ConfigError(
+            f"federation={cfg.federation.kind} is not a simulated federation; "
+            "run production federations with `cesagram server run`"
+        )
     try:
         model = instantiate(cfg.model)
     except Exception as error:  # noqa: BLE001 - Hydra wraps the dataclass's ConfigError
