@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from federation.flower_processes import (
     write_connection,
 )
 from federation.io import atomic_write_json
+from federation.progress import ProgressPrinter
 from federation.runconfig import RunSettings, Scalar, flatten, unflatten
 from server.secagg import SecAggSettings, check_secagg_compatible
 
@@ -228,52 +228,6 @@ def production_settings(cfg: Any, *, run_dir: Path) -> tuple[RunSettings, Deploy
 
 
 # -- launching ---------------------------------------------------------------------------------
-def format_progress(line: Mapping[str, Any]) -> str:
-    """One console line per round (the same columns as ``cesagram simulate``)."""
-
-    def num(value: Any, fmt: str = ".3f") -> str:
-        return "-" if value is None else format(value, fmt)
-
-    text = (
-        f"round {line['round']:>3} | train loss {num(line.get('train_loss'))} | F0.5 {num(line.get('f05'))} | "
-        f"AUPRC {num(line.get('auprc'))} | max epsilon {num(line.get('max_epsilon'), '.2f')} | "
-        f"{num(line.get('seconds'), '.1f')} s"
-    )
-    if line.get("declined"):
-        text += f" | declined: {', '.join(line['declined'])}"
-    if line.get("failed"):
-        text += f" | failed: {', '.join(line['failed'])}"
-    return text
-
-
-class _ProgressPrinter(threading.Thread):
-    """Prints the ServerApp's ``progress.jsonl`` lines (from ``start_line`` on) as they appear."""
-
-    def __init__(self, path: Path, emit: Callable[[str], None], start_line: int) -> None:
-        super().__init__(daemon=True)
-        self.path, self.emit, self.printed = path, emit, start_line
-        self.stopped = threading.Event()
-
-    def _drain(self) -> None:
-        if not self.path.exists():
-            return
-        for raw in self.path.read_text(encoding="utf-8").splitlines()[self.printed :]:
-            try:
-                self.emit(format_progress(json.loads(raw)))
-            except (json.JSONDecodeError, KeyError):
-                break  # a line being written: read it next time
-            self.printed += 1
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            self._drain()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-        self._drain()
-
-
 def save_run_files(run_dir: Path, *, cfg: Any | None, run: RunSettings, deployment: DeploymentSettings) -> None:
     """``config.json`` (the composed config, for the report) and ``run.json`` (what resume needs)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -325,7 +279,7 @@ def launch(
     connection = write_connection(flwr_home, address=deployment.superlink, root_certificates=ca)
     progress = run_dir / "progress.jsonl"
     done = len(progress.read_text(encoding="utf-8").splitlines()) if progress.exists() else 0
-    printer = _ProgressPrinter(progress, emit, done)
+    printer = ProgressPrinter(progress, emit, done)
     log_path = run_dir / "flower.log"
     command = [flower_bin("flwr"), "run", str(app_dir), connection, "--stream"]
     printer.start()

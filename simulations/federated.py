@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import replace
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from federation.io import atomic_write_json
+from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
 from federation.report import report_markdown
 from federation.runconfig import PrivacySettings, RunSettings
-from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources, write_app_dir
+from federation.flower_processes import write_app_dir
+from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
 from simulations.prepare import prepare_data
 from simulations.settings import plain, run_settings
 
@@ -34,55 +34,6 @@ def ensure_ledgers(settings: RunSettings) -> None:
         path = Path(settings.ledger_dir) / f"node-{i}.json"
         if not path.exists():
             PrivacyLedger.create(path, node=f"node-{i}", cap=cap, delta=settings.privacy.delta)
-
-
-def format_progress(line: dict[str, Any]) -> str:
-    """One console line per round."""
-
-    def num(value: Any, fmt: str = ".3f") -> str:
-        return "-" if value is None else format(value, fmt)
-
-    text = (
-        f"round {line['round']:>3} | train loss {num(line.get('train_loss'))} | F0.5 {num(line.get('f05'))} | "
-        f"AUPRC {num(line.get('auprc'))} | max epsilon {num(line.get('max_epsilon'), '.2f')} | "
-        f"{num(line.get('seconds'), '.1f')} s"
-    )
-    if line.get("declined"):
-        text += f" | declined: {', '.join(line['declined'])}"
-    if line.get("failed"):
-        text += f" | failed: {', '.join(line['failed'])}"
-    return text
-
-
-class ProgressPrinter(threading.Thread):
-    """Prints the ServerApp's progress.jsonl lines as they appear."""
-
-    def __init__(self, path: Path, emit: Callable[[str], None] = print) -> None:
-        super().__init__(daemon=True)
-        self.path = path
-        self.emit = emit
-        self.stopped = threading.Event()
-        self.printed = 0
-
-    def _drain(self) -> None:
-        if not self.path.exists():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for raw in lines[self.printed :]:
-            try:
-                self.emit(format_progress(json.loads(raw)))
-            except (json.JSONDecodeError, KeyError):
-                break  # a line being written; read it next time
-            self.printed += 1
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            self._drain()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-        self._drain()
 
 
 def last_error(log_path: Path) -> str:

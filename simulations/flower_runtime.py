@@ -11,78 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from federation.errors import CesagramError
+from federation.flower_processes import flower_bin, flower_env, free_port
 
 log = logging.getLogger(__name__)
 
-SERVER_APP = "server.app:app"
-CLIENT_APP = "clients.app:app"
-APP_NAME = "cesagram-fl"
-
-
 class RuntimeFailure(CesagramError):
     """Flower's runtime could not be started or the run failed inside it."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def write_app_dir(app_dir: Path, run_config: Mapping[str, object]) -> Path:
-    """Write the Flower App folder that ``flwr run`` submits: a pyproject with the run config.
-
-    The app's code is the installed ``cesagram-fl`` package (nodes run the version their
-    operator installed and audited), so the FAB carries only this configuration.
-    """
-    app_dir.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "[build-system]",
-        'requires = ["setuptools>=68"]',
-        'build-backend = "setuptools.build_meta"',
-        "",
-        "[project]",
-        f'name = "{APP_NAME}"',
-        'version = "0.1.0"',
-        'description = "CESAGRAM-FL run: the installed cesagram-fl apps with this run config"',
-        'license = "Apache-2.0"',
-        "dependencies = []",
-        "",
-        "[tool.flwr.app]",
-        'publisher = "cesagram"',
-        "",
-        "[tool.flwr.app.components]",
-        f'serverapp = "{SERVER_APP}"',
-        f'clientapp = "{CLIENT_APP}"',
-        "",
-        "[tool.flwr.app.config]",
-    ]
-    lines += [f'"{key}" = {_toml_value(value)}' for key, value in sorted(run_config.items())]
-    (app_dir / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return app_dir
 
 
 @dataclass(frozen=True)
@@ -99,29 +43,6 @@ class SimulationResources:
             f"client-resources-num-cpus={self.num_cpus} "
             f"client-resources-num-gpus={self.num_gpus}"
         )
-
-
-def _flower_env(flwr_home: Path) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update(
-        {
-            "FLWR_HOME": str(flwr_home),
-            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            "FLWR_TELEMETRY_ENABLED": "0",  # no traffic beyond loopback
-            "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-            "RAY_DEDUP_LOGS": "0",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def _bin(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeFailure(f"`{name}` is not on PATH; install the project with `pip install -e .`")
-    return path
 
 
 class LocalSuperLink:
@@ -147,7 +68,7 @@ class LocalSuperLink:
             encoding="utf-8",
         )
         command = [
-            _bin("flower-superlink"),
+            flower_bin("flower-superlink"),
             "--insecure",
             "--simulation",
             "--isolation",
@@ -163,7 +84,7 @@ class LocalSuperLink:
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command,
-                env=_flower_env(self.flwr_home),
+                env=flower_env(self.flwr_home),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -199,7 +120,7 @@ class LocalSuperLink:
     ) -> int:
         """Submit the app with ``flwr run --stream`` and wait until the run ends."""
         command = [
-            _bin("flwr"),
+            flower_bin("flwr"),
             "run",
             str(app_dir),
             "sim",
@@ -211,7 +132,7 @@ class LocalSuperLink:
             try:
                 completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
                     command,
-                    env=_flower_env(self.flwr_home),
+                    env=flower_env(self.flwr_home),
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -14,16 +14,13 @@ figures only; the targets are stated next to them and judged on the figures prin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from federation.data.load import load_conversations
@@ -31,7 +28,6 @@ from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MiniLMEncoder
 from federation.models.features import build_features
 from federation.models.spec import build_head
-from federation.runconfig import PrivacySettings
 from federation.training import DPParams, TrainSettings, train
 from simulations.baselines import baseline_report
 from simulations.compose import compose
