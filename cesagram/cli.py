@@ -149,7 +149,15 @@ def _handler(args: argparse.Namespace):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cesagram`` console script."""
-    args = _build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    if "simulate" in argv and all(a.startswith("-") for a in argv[: argv.index("simulate")]):
+        # Everything after `simulate` belongs to Hydra (`--cfg job`, `-m`, `--help` included).
+        split = argv.index("simulate")
+        args = parser.parse_args(argv[: split + 1])
+        args.hydra_args = argv[split + 1 :]
+    else:
+        args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

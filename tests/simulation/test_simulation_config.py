@@ -75,3 +75,19 @@ def test_bad_values_stop_with_one_line(overrides: list[str], message: str, tmp_p
         settings_for(overrides, tmp_path)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_simulate_hands_every_argument_to_hydra(capsys) -> None:
+    from cesagram.cli import main
+
+    assert main(["simulate", "--cfg", "job", "privacy.epsilon=3"]) == 0
+    out = capsys.readouterr().out
+    assert "epsilon: 3" in out and "kind: synthetic" in out
+
+
+def test_simulate_refuses_an_unknown_group_option_with_one_line(capsys) -> None:
+    from cesagram.cli import main
+
+    assert main(["simulate", "strategy=fedsgd"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: strategy='fedsgd' is not allowed; choose one of: fedadam, fedavg, fedmedian, fedprox, fedtrimmedavg, krum"]
