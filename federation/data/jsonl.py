@@ -153,11 +153,11 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
         reason = "NaN and Infinity are not JSON" if "not JSON" in str(error) else "a number is too large"
         return None, f"not valid JSON ({reason})"
     if not isinstance(value, dict):
-        return None, f"expected a JSON object (one conversation per line), got {_kind(value)}"
+        return None, f"expected a JSON object (one conversation per line), got {json_kind(value)}"
     return value, None
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """The JSON type of ``value`` with an article, for messages that must not echo the value."""
     if value is None:
         return "null"
@@ -186,7 +186,7 @@ def _clean_string(value: Any) -> bool:
 def _string(value: Any, key: str, problems: list[str], *, empty_ok: bool) -> str | None:
     if not isinstance(value, str) or (not value and not empty_ok):
         expected = "a string" if empty_ok else "a non-empty string"
-        problems.append(f"{key}: expected {expected}, got {_kind(value)}")
+        problems.append(f"{key}: expected {expected}, got {json_kind(value)}")
         return None
     if not _clean_string(value):
         problems.append(f"{key}: contains an unpaired surrogate escape (a broken emoji?); fix the encoding")
@@ -211,7 +211,7 @@ def _parse_record(record: dict[str, Any], problems: list[str]) -> tuple[Conversa
         elif type(label) is int:
             problems.append(f"label: expected 0 or 1, got {label if abs(label) < 10**6 else 'a large number'}")
         else:
-            problems.append(f"label: expected 0 or 1, got {_kind(label)}")
+            problems.append(f"label: expected 0 or 1, got {json_kind(label)}")
 
     messages: list[Message] = []
     authors: set[str] = set()
@@ -219,7 +219,7 @@ def _parse_record(record: dict[str, Any], problems: list[str]) -> tuple[Conversa
     if "messages" in record:
         raw_messages = record["messages"]
         if not isinstance(raw_messages, list) or not raw_messages:
-            problems.append(f"messages: expected a non-empty list of messages, got {_kind(raw_messages)}")
+            problems.append(f"messages: expected a non-empty list of messages, got {json_kind(raw_messages)}")
         else:
             for index, raw in enumerate(raw_messages):
                 if isinstance(raw, dict) and isinstance(raw.get("author"), str):
@@ -257,7 +257,7 @@ def _extra_writable(extra: dict[str, Any]) -> bool:
 
 def _parse_message(raw: Any, key: str, problems: list[str]) -> tuple[Message | None, int]:
     if not isinstance(raw, dict):
-        problems.append(f"{key}: expected an object with author and text, got {_kind(raw)}")
+        problems.append(f"{key}: expected an object with author and text, got {json_kind(raw)}")
         return None, 0
     before = len(problems)
     author = text = time = None
@@ -272,7 +272,7 @@ def _parse_message(raw: Any, key: str, problems: list[str]) -> tuple[Message | N
     raw_time = raw.get("time")
     if raw_time is not None:
         if not isinstance(raw_time, str):
-            problems.append(f"{key}.time: expected a string \"HH:MM\" or null, got {_kind(raw_time)}")
+            problems.append(f"{key}.time: expected a string \"HH:MM\" or null, got {json_kind(raw_time)}")
         elif not _TIME.fullmatch(raw_time):
             problems.append(f"{key}.time: expected \"HH:MM\" (00:00 to 23:59), got a string of another shape")
         else:
@@ -281,11 +281,11 @@ def _parse_message(raw: Any, key: str, problems: list[str]) -> tuple[Message | N
     raw_indicators = raw.get("indicators")
     if raw_indicators is not None:
         if not isinstance(raw_indicators, list):
-            problems.append(f"{key}.indicators: expected a list of risk-indicator codes, got {_kind(raw_indicators)}")
+            problems.append(f"{key}.indicators: expected a list of risk-indicator codes, got {json_kind(raw_indicators)}")
         else:
             for position, code in enumerate(raw_indicators):
                 if not isinstance(code, str):
-                    problems.append(f"{key}.indicators[{position}]: expected a code string, got {_kind(code)}")
+                    problems.append(f"{key}.indicators[{position}]: expected a code string, got {json_kind(code)}")
                 elif code not in INDICATORS:
                     problems.append(
                         f"{key}.indicators[{position}]: unknown risk-indicator code; "

@@ -32,6 +32,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from federation.data.jsonl import json_kind
 from federation.early import WarningTracker
 from federation.models.features import SPEAKER_OTHER
 from federation.scoring.evidence import MAX_EVIDENCE_LINES, EvidenceLine, explain_window
@@ -150,20 +151,6 @@ class FollowSummary:
     conversations: int = 0
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "an empty string" if not value else "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object" if isinstance(value, dict) else type(value).__name__
-
-
 def parse_stream_line(raw: bytes, *, source_line: int) -> tuple[StreamMessage | None, list[str]]:
     """Parse one input line into a message, or say what is wrong without echoing it.
 
@@ -184,20 +171,20 @@ def parse_stream_line(raw: bytes, *, source_line: int) -> tuple[StreamMessage | 
         where = f" at column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
         return None, [f"not valid JSON{where}; expected one message object a line"]
     if not isinstance(record, dict):
-        return None, [f'expected a JSON object {{"conversation", "author", "text"}}, got {_kind(record)}']
+        return None, [f'expected a JSON object {{"conversation", "author", "text"}}, got {json_kind(record)}']
     problems: list[str] = []
     fields: dict[str, str] = {}
     for key in ("conversation", "author"):
         value = record.get(key)
         if not isinstance(value, str) or not value.strip():
-            shown = "missing" if key not in record else _kind(value)
+            shown = "missing" if key not in record else json_kind(value)
             fix = "the conversation's id" if key == "conversation" else "the author's id"
             problems.append(f"{key}: expected a non-empty string ({fix}), got {shown}")
         else:
             fields[key] = value
     body = record.get("text")
     if not isinstance(body, str):
-        problems.append(f"text: expected a string, got {'missing' if 'text' not in record else _kind(body)}")
+        problems.append(f"text: expected a string, got {'missing' if 'text' not in record else json_kind(body)}")
     else:
         try:
             body.encode("utf-8")
