@@ -23,7 +23,6 @@ from federation.errors import CesagramError, PrivacyBudgetExceeded
 from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays
-from federation.models.windows import window_scores
 from federation.runconfig import RunSettings
 from federation.training import evaluate, train, train_with_ledger
 from federation.wire import (
@@ -130,9 +129,8 @@ def train_handler(msg: Message, context: Context) -> Message:
         run.train,
         proximal_mu=run.strategy.proximal_mu if run.strategy.name == "fedprox" else 0.0,
         seed=_stable_seed(run.seed, run.run_id, node.name, server_round),
+        batch_size=run.party_batch_size(len(data.train)),
     )
-    if run.privacy.sample_rate is not None:  # a fixed Poisson rate instead of batch_size / N
-        settings = replace(settings, batch_size=max(1, round(run.privacy.sample_rate * len(data.train))))
     started = time.perf_counter()
     if run.privacy.mode == "record":
         result = train_with_ledger(
@@ -194,10 +192,9 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     }
     if ConfigKeys.THRESHOLD in config:
         threshold = float(config[ConfigKeys.THRESHOLD])
-        per_message = window_scores(head, data.validation, window=run.model.score_window)
         alerts = [
             warning_at(scores, threshold=threshold, k=run.evaluation.early_k, last=run.evaluation.early_last)
-            for scores in per_message
+            for scores in result.per_message
         ]
         early = EarlyCounts.from_alerts(result.labels, alerts)
         metrics.update({f"early-{key}": value for key, value in early.to_lists().items()})

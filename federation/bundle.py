@@ -26,7 +26,7 @@ from federation.io import atomic_write_json, atomic_write_text
 from federation.models.spec import ModelSpec, build_head
 from federation.models.weights import load_weights, save_weights
 
-FORMAT_VERSION = 2  # 2: heads gained max pooling and the pooled linear head
+FORMAT_VERSION = 3  # 2: heads gained max pooling; 3: the compact head scores each message (MessageScoreHead)
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
 CARD_FILE = "MODEL_CARD.md"

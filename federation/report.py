@@ -175,10 +175,20 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}).", ""]
     lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
     if report.get("nodes"):
-        lines += ["## Nodes", "", "| node | kind | conversations | positives | rounds | failures |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "## Nodes",
+            "",
+            "| node | kind | conversations | positives | rounds | missed rounds | declined | failures |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for name, n in report["nodes"].items():
             failures = "; ".join(f"round {r}: {why}" for r, why in n["failed"].items()) or "-"
-            lines.append(f"| {name} | {n['kind']} | {n['conversations']} | {n['positives']} | {len(n['rounds'])} | {failures} |")
+            declined = ", ".join(str(r) for r in n.get("declined", {})) or "-"
+            missed = ", ".join(str(r) for r in n.get("missed_rounds", [])) or "-"
+            lines.append(
+                f"| {name} | {n['kind']} | {n['conversations']} | {n['positives']} | {len(n['rounds'])} "
+                f"| {missed} | {declined} | {failures} |"
+            )
         lines.append("")
     lines += ["## Timing (seconds)", ""] + [f"- {k}: {_fmt(v)}" for k, v in report["timing"].items()] + [""]
     if report.get("notes"):

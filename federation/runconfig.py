@@ -167,6 +167,22 @@ class RunSettings:
     def kinds(self) -> tuple[str, ...]:
         return tuple(k for k in self.node_kinds.split(",") if k)
 
+    def party_batch_size(self, conversations: int, *, pooled_nodes: int = 1) -> int:
+        """Expected batch of a party training on ``conversations`` that pool ``pooled_nodes`` nodes' data.
+
+        With ``privacy.sample_rate`` set (DP-SGD), that share of the conversations. With
+        DP-SGD otherwise ``train.batch_size`` per pooled node: the centralized baseline
+        pools every node and samples at the nodes' rate, so one pooled step stands for one
+        step at every node (the same steps per epoch and the same noise multiplier). Without
+        DP the batch has no privacy meaning and stays ``train.batch_size``, the plain
+        training a non-private baseline should get.
+        """
+        if self.privacy.mode != "record":
+            return self.train.batch_size
+        if self.privacy.sample_rate is not None:
+            return max(1, round(self.privacy.sample_rate * conversations))
+        return self.train.batch_size * max(1, pooled_nodes)
+
     @property
     def required_nodes(self) -> int:
         """Nodes a round needs: ``min_nodes`` or, when unset, every node."""

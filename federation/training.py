@@ -20,7 +20,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -34,7 +34,7 @@ from torch import nn
 from federation.errors import ConfigError, DataError, LedgerError, PrivacyBudgetExceeded
 from federation.models.features import Batch, FeatureSet
 from federation.models.weights import head_arrays, load_head_arrays
-from federation.models.windows import conversation_scores
+from federation.models.windows import highest_scores, window_scores
 from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_delta
 from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
 from federation.privacy.plan import plan_run
@@ -217,17 +217,22 @@ class EvalResult:
         int64 ``[N]``.
     num_examples
         N.
+    per_message
+        Per conversation, float32 ``[length]``: the score of the window ending at each
+        message (what early warnings are decided on).
 
     Notes
     -----
-    ``scores`` and ``labels`` are per conversation: they stay in the node's process,
-    callers turn them into aggregate metrics before anything leaves the node.
+    ``scores``, ``labels`` and ``per_message`` are per conversation: they stay in the
+    node's process, callers turn them into aggregate metrics before anything leaves the
+    node.
     """
 
     loss: float
     scores: np.ndarray
     labels: np.ndarray
     num_examples: int
+    per_message: list[np.ndarray] = field(default_factory=list)
 
 
 def _effective_batch(settings: TrainSettings, n: int) -> int:
@@ -523,10 +528,11 @@ def evaluate(*, head: nn.Module, data: FeatureSet, window: int) -> EvalResult:
         return EvalResult(loss=0.0, scores=np.zeros(0, dtype=np.float32), labels=labels, num_examples=0)
     if isinstance(head, GradSampleModule):
         head = head._module
-    scores = conversation_scores(head, data, window=window)
+    per_message = window_scores(head, data, window=window)
+    scores = highest_scores(per_message)
     clipped = np.clip(scores.astype(np.float64), 1e-7, 1.0 - 1e-7)
     loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped)))
-    return EvalResult(loss=loss, scores=scores, labels=labels, num_examples=len(data))
+    return EvalResult(loss=loss, scores=scores, labels=labels, num_examples=len(data), per_message=per_message)
 
 
 def train_with_ledger(

@@ -19,7 +19,7 @@ from flwr.app import Message
 
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord, RunHistory
-from federation.wire import DECLINED_BUDGET, ConfigKeys, message_bytes
+from federation.wire import DECLINED_BUDGET, FAILED, ConfigKeys, message_bytes
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class RunRecorder(RunHistory):
             node.delta = float(info[ConfigKeys.DELTA]) if ConfigKeys.DELTA in info else node.delta
             return node
         name = self._names.get(node_id)
-        if name is None and reply is not None and reply.has_error():
+        if name is None and reply is not None and reply.has_error() and reply.error.code in (DECLINED_BUDGET, FAILED):
+            # Only our own error replies start with the node's name; Flower's start with other text.
             reason = reply.error.reason or ""
             name = reason.split(":", 1)[0] if ":" in reason else None
         name = name or f"node-id-{node_id}"

@@ -48,6 +48,7 @@ class Party:
     validation: FeatureSet
     conversations: int
     positives: int
+    pooled_nodes: int = 1
 
 
 def _load_parties(settings: RunSettings, encoder: Any) -> list[tuple[str, str, list[Conversation], list[Conversation]]]:
@@ -61,7 +62,16 @@ def _load_parties(settings: RunSettings, encoder: Any) -> list[tuple[str, str, l
     return parties
 
 
-def _featurise(name: str, kind: str, train_part: list[Conversation], validation_part: list[Conversation], settings: RunSettings, encoder: Any) -> Party:
+def _featurise(
+    name: str,
+    kind: str,
+    train_part: list[Conversation],
+    validation_part: list[Conversation],
+    settings: RunSettings,
+    encoder: Any,
+    *,
+    pooled_nodes: int = 1,
+) -> Party:
     spec = settings.model
     return Party(
         name=name,
@@ -70,6 +80,7 @@ def _featurise(name: str, kind: str, train_part: list[Conversation], validation_
         validation=build_features(validation_part, encoder, max_messages=spec.max_messages),
         conversations=len(train_part) + len(validation_part),
         positives=sum(c.label for c in train_part) + sum(c.label for c in validation_part),
+        pooled_nodes=pooled_nodes,
     )
 
 
@@ -97,7 +108,11 @@ def train_party(
     histogram = None
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()
-        train_settings = dataclasses.replace(settings.train, seed=settings.seed * 1000 + server_round)
+        train_settings = dataclasses.replace(
+            settings.train,
+            seed=settings.seed * 1000 + server_round,
+            batch_size=settings.party_batch_size(len(party.train), pooled_nodes=party.pooled_nodes),
+        )
         try:
             if settings.privacy.mode == "record":
                 result = train_with_ledger(
@@ -179,7 +194,7 @@ def baseline_report(
     if settings.mode == "centralized":
         pooled_train = [c for _, _, t, _ in raw for c in t]
         pooled_validation = [c for _, _, _, v in raw for c in v]
-        parties = [_featurise("pooled", "all", pooled_train, pooled_validation, settings, encoder)]
+        parties = [_featurise("pooled", "all", pooled_train, pooled_validation, settings, encoder, pooled_nodes=len(raw))]
     else:
         parties = [_featurise(name, kind, t, v, settings, encoder) for name, kind, t, v in raw]
     test = build_features(load_conversations(Path(settings.test_path)), encoder, max_messages=settings.model.max_messages)

@@ -8,7 +8,7 @@ embeddings with their speakers. Only the head trains and travels between nodes.
 from federation.models.cache import EmbeddingCache, default_cache_path, text_key
 from federation.models.encoder import EncoderStats, MessageEncoder, MiniLMEncoder
 from federation.models.features import Batch, FeatureSet, build_features
-from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.ngram import HashedNgramEncoder
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays, load_weights, save_weights
@@ -25,7 +25,7 @@ __all__ = [
     "MiniLMEncoder",
     "ModelSpec",
     "NgramHead",
-    "PooledLinearHead",
+    "MessageScoreHead",
     "build_encoder",
     "build_features",
     "build_head",

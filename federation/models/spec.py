@@ -12,7 +12,7 @@ from torch import nn
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MessageEncoder, MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.ngram import HashedNgramEncoder
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,11 @@ class ModelSpec:
     Attributes
     ----------
     name
-        ``"minilm"`` (frozen MiniLM encoder + :class:`AttentionWindowHead`) or
-        ``"ngram"`` (hashed n-grams + :class:`NgramHead`).
+        ``"minilm"`` (frozen MiniLM encoder + :class:`MessageScoreHead`, or
+        :class:`AttentionWindowHead` when ``hidden > 0``) or ``"ngram"`` (hashed n-grams
+        + :class:`NgramHead`).
     hidden
-        Head width; for ``ngram`` 0 means a linear head.
+        Head width; 0 means the compact head (``minilm``) or a linear head (``ngram``).
     window
         Messages per convolution window of the attention head.
     dropout
@@ -103,7 +104,7 @@ def build_head(spec: ModelSpec, *, dim_in: int, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.name == "minilm" and spec.hidden == 0:
-            return PooledLinearHead(dim_in=dim_in)
+            return MessageScoreHead(dim_in=dim_in)
         if spec.name == "minilm":
             return AttentionWindowHead(
                 dim_in=dim_in, hidden=spec.hidden, window=spec.window, dropout=spec.dropout

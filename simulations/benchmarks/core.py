@@ -14,6 +14,7 @@ figures only; the targets are stated next to them and judged on the figures prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from federation.data.load import load_conversations
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MiniLMEncoder
 from federation.models.features import build_features
-from federation.models.spec import build_head
+from federation.models.spec import ModelSpec, build_head
 from federation.training import DPParams, TrainSettings, train
 from simulations.baselines import baseline_report
 from simulations.compose import compose
@@ -79,11 +80,9 @@ def encoder_throughput(texts: list[str], cache_path: Path) -> dict[str, float]:
     return {"raw_texts_per_s": raw_rate, "cold_cache_texts_per_s": first, "warm_cache_texts_per_s": second}
 
 
-def step_times(features, *, steps: int = 20) -> dict[str, float]:
-    """Seconds per step of the MiniLM head, DP-SGD against plain SGD, at batch 64."""
-    from federation.models.spec import ModelSpec
-
-    head = build_head(ModelSpec(name="minilm", hidden=128, window=3, dropout=0.1), dim_in=features.embeddings.shape[1], seed=0)
+def step_times(features, spec: ModelSpec, *, steps: int = 20) -> dict[str, float]:
+    """Seconds per step of the default MiniLM head, DP-SGD against plain SGD, at batch 64."""
+    head = build_head(spec, dim_in=features.embeddings.shape[1], seed=0)
     n = len(features)
     settings = TrainSettings(local_epochs=steps * 64 / n, batch_size=64, learning_rate=1e-3)
     times = {}
@@ -94,8 +93,8 @@ def step_times(features, *, steps: int = 20) -> dict[str, float]:
     return times
 
 
-def node_peak_memory(node_file: Path, cache_dir: Path) -> float:
-    """Peak RSS (MiB) of a fresh process that loads a node's data and runs one DP training call."""
+def node_peak_memory(node_file: Path, cache_dir: Path, spec: ModelSpec, settings: TrainSettings) -> float:
+    """Peak RSS (MiB) of a fresh process that loads a node's data and runs one DP training call (default settings)."""
     code = f"""
 import resource, math
 from pathlib import Path
@@ -104,12 +103,12 @@ from federation.models.cache import EmbeddingCache
 from federation.models.features import build_features
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.training import DPParams, TrainSettings, train
-spec = ModelSpec(name="minilm", hidden=64, window=3, dropout=0.1)
+spec = ModelSpec(**{dataclasses.asdict(spec)!r})
 encoder = build_encoder(spec, cache=EmbeddingCache(Path({str(cache_dir / 'embeddings.sqlite')!r})))
 features = build_features(load_conversations(Path({str(node_file)!r})), encoder)
 head = build_head(spec, dim_in=encoder.dim, seed=0)
-train(head=head, data=features, settings=TrainSettings(local_epochs=1.0, batch_size=32, learning_rate=1e-3),
-      dp=DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5))
+train(head=head, data=features, settings=TrainSettings(**{dataclasses.asdict(settings)!r}),
+      dp=DPParams(noise_multiplier=1.0, max_grad_norm=0.5, delta=1e-5))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -142,14 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key}: {value:,.0f}")
     print(f"  warm cache / raw encoder: {throughput['warm_cache_texts_per_s'] / throughput['raw_texts_per_s']:.0f}x")
 
-    print("3. step time of the MiniLM head (batch 64)")
+    defaults = run_settings(compose(list(args.overrides)), run_dir=out, data_dir=out / "data", test_path=out / "data" / "test.jsonl", ledger_dir=out)
+    spec = defaults.model
+    print(f"3. step time of the default MiniLM head ({type(build_head(spec, dim_in=384, seed=0)).__name__}, batch 64)")
     encoder = MiniLMEncoder(cache=EmbeddingCache(out / "cache" / "embeddings.sqlite"))
     features = build_features(load_conversations(out / "data" / "node-0.jsonl"), encoder)
-    for key, value in step_times(features).items():
+    for key, value in step_times(features, spec).items():
         print(f"  {key}: {value:.4f}")
 
     print("4. peak memory of a node's training call")
-    peak = node_peak_memory(out / "data" / "node-0.jsonl", out / "cache")
+    peak = node_peak_memory(out / "data" / "node-0.jsonl", out / "cache", spec, defaults.train)
     print(f"  peak RSS: {peak:.0f} MiB")
     (out / "benchmark.json").write_text(json.dumps({"models": results, "throughput": throughput, "peak_mib": peak}, indent=2))
     return 0

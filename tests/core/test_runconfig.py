@@ -50,3 +50,19 @@ def test_bad_values_are_refused_with_the_key(build, key: str) -> None:
 def test_required_nodes_defaults_to_every_node() -> None:
     assert make().required_nodes == 3
     assert make(min_nodes=2).required_nodes == 2
+
+
+def test_pooled_party_samples_at_the_nodes_rate_only_with_dp_sgd() -> None:
+    """The centralized baseline's DP batch is the nodes' batches summed; its non-DP batch is the plain one."""
+    private = make(privacy=PrivacySettings(mode="record"))
+    assert private.party_batch_size(1000) == private.train.batch_size
+    assert private.party_batch_size(5000, pooled_nodes=5) == 5 * private.train.batch_size
+    plain = make(privacy=PrivacySettings(mode="none"))
+    assert plain.party_batch_size(5000, pooled_nodes=5) == plain.train.batch_size
+
+
+def test_fixed_sample_rate_sets_the_batch_from_the_party_size() -> None:
+    settings = make(privacy=PrivacySettings(mode="record", sample_rate=0.05))
+    assert settings.party_batch_size(1000) == 50
+    assert settings.party_batch_size(4000, pooled_nodes=4) == 200
+    assert settings.party_batch_size(3) == 1  # never an empty expected batch

@@ -11,7 +11,7 @@ from torch import nn
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 
 DIM = 12
 
@@ -38,11 +38,11 @@ def _heads() -> list[nn.Module]:
         AttentionWindowHead(dim_in=DIM, hidden=8, window=1, dropout=0.0),
         NgramHead(dim_in=DIM, hidden=0),
         NgramHead(dim_in=DIM, hidden=6),
-        PooledLinearHead(dim_in=DIM),
+        MessageScoreHead(dim_in=DIM),
     ]
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 def test_padded_batch_scores_like_each_sequence_alone(head: nn.Module) -> None:
     head.eval()
     features = _features([7, 2, 1, 5])
@@ -80,7 +80,7 @@ def test_attention_head_is_causal_over_messages() -> None:
     torch.testing.assert_close(h_full[:, :4], h_prefix, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 @pytest.mark.parametrize("length", [0, 1])
 def test_empty_batch(head: nn.Module, length: int) -> None:
     x = torch.zeros(0, length, DIM)
@@ -100,7 +100,7 @@ def test_all_padding_row_is_finite() -> None:
         assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "pooled-linear"])
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 def test_opacus_strict_validation_passes(head: nn.Module) -> None:
     assert ModuleValidator.validate(head, strict=True) == []
 
@@ -109,7 +109,8 @@ def test_opacus_strict_validation_passes(head: nn.Module) -> None:
 @pytest.mark.parametrize("make", [
     lambda: AttentionWindowHead(dim_in=DIM, hidden=16, window=3, dropout=0.0),
     lambda: NgramHead(dim_in=DIM, hidden=6),
-], ids=["attn", "ngram"])
+    lambda: MessageScoreHead(dim_in=DIM),
+], ids=["attn", "ngram", "message-score"])
 def test_per_sample_gradients_match_each_sample_alone(make) -> None:  # noqa: ANN001
     torch.manual_seed(3)
     head = make()
@@ -191,3 +192,22 @@ def test_attention_head_rejects_bad_settings(kwargs: dict) -> None:
 def test_ngram_head_rejects_bad_settings() -> None:
     with pytest.raises(ConfigError, match="hidden"):
         NgramHead(dim_in=DIM, hidden=-1)
+
+
+def test_message_score_head_is_a_soft_maximum_of_message_logits() -> None:
+    """One telling message dominates a window; the weights that pick evidence are the score's own."""
+    head = MessageScoreHead(dim_in=DIM)
+    with torch.no_grad():
+        head.scorer.weight.zero_()
+        head.scorer.weight[0, 0] = 1.0
+        head.scorer.bias.zero_()
+        head.speaker.weight.zero_()
+    x = torch.zeros(1, 6, DIM)
+    x[0, :, 0] = torch.tensor([-2.0, -2.0, 6.0, -2.0, -2.0, -2.0])  # message logits
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    speaker = torch.zeros(1, 6, dtype=torch.long)
+    logits = torch.tensor([-2.0, -2.0, 6.0, -2.0, -2.0, -2.0])
+    weights = torch.softmax(logits, dim=0)
+    torch.testing.assert_close(head(x, mask, speaker), (weights * logits).sum().reshape(1))
+    assert 5.9 < float(head(x, mask, speaker)) < 6.0  # near the strongest message, not the mean (-0.67)
+    torch.testing.assert_close(head.message_weights(x, mask, speaker)[0], weights)

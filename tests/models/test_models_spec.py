@@ -11,7 +11,7 @@ import torch
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, NgramHead, PooledLinearHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.ngram import HashedNgramEncoder
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.models.weights import head_arrays
@@ -61,7 +61,7 @@ def test_build_head_is_deterministic_and_leaves_global_rng_alone() -> None:
     n = build_head(NGRAM, dim_in=64, seed=0)
     assert isinstance(n, NgramHead) and n.mlp_hidden is None
     linear = build_head(ModelSpec(name="minilm", hidden=0, window=3, dropout=0.0), dim_in=8, seed=0)
-    assert isinstance(linear, PooledLinearHead)
-    assert sum(p.numel() for p in linear.parameters()) == 8 + 1 + 3 + 2 * 8 + 1
+    assert isinstance(linear, MessageScoreHead)
+    assert sum(p.numel() for p in linear.parameters()) == 8 + 1 + 3  # scorer weights, bias, speaker offsets
     with pytest.raises(ConfigError, match="seed"):
         build_head(NGRAM, dim_in=64, seed="0")  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from opacus import GradSampleModule
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.windows import conversation_scores, window_scores
 
 DIM = 10
@@ -39,16 +39,23 @@ def _one_by_one(head: torch.nn.Module, features: FeatureSet, window: int) -> lis
     return out
 
 
-@pytest.mark.parametrize("make", [
+HEADS = [
     lambda: AttentionWindowHead(dim_in=DIM, hidden=8, window=3, dropout=0.5),
     lambda: NgramHead(dim_in=DIM, hidden=4),
-], ids=["attn", "ngram"])
-def test_vectorised_scores_equal_each_window_alone(make) -> None:  # noqa: ANN001
+    lambda: NgramHead(dim_in=DIM, hidden=0),
+    lambda: MessageScoreHead(dim_in=DIM),
+]
+HEAD_IDS = ["attn", "ngram-mlp", "ngram-linear", "pooled"]
+
+
+@pytest.mark.parametrize("sliding", [True, False], ids=["sliding", "windowed"])
+@pytest.mark.parametrize("make", HEADS, ids=HEAD_IDS)
+def test_vectorised_scores_equal_each_window_alone(make, sliding: bool) -> None:  # noqa: ANN001
     torch.manual_seed(0)
     head = make()
     features = _features([9, 1, 0, 4, 12])
     head.train()
-    scores = window_scores(head, features, window=4, batch_size=7)
+    scores = window_scores(head, features, window=4, batch_size=7, conversations_per_pass=2, sliding=sliding)
     assert head.training  # mode restored
     head.eval()
     expected = _one_by_one(head, features, window=4)
@@ -96,3 +103,19 @@ def test_no_conversations_and_bad_settings() -> None:
         window_scores(head, _features([2]), window=0)
     with pytest.raises(ConfigError, match="batch_size"):
         window_scores(head, _features([2]), batch_size=0)
+
+
+@pytest.mark.parametrize("make", HEADS[1:], ids=HEAD_IDS[1:])
+def test_sliding_path_equals_one_window_per_message_on_long_conversations(make) -> None:  # noqa: ANN001
+    """The all-windows-at-once path of a head matches the reference path, windows shorter and longer than chats."""
+    torch.manual_seed(3)
+    head = make()
+    with torch.no_grad():  # large weights: sharp attention and saturated scores are where shortcuts break
+        for parameter in head.parameters():
+            parameter.mul_(4.0)
+    features = _features([150, 37, 2, 0, 88, 51, 50, 49])
+    for window in (1, 5, 50, 200):
+        fast = window_scores(head, features, window=window, conversations_per_pass=3)
+        slow = window_scores(head, features, window=window, batch_size=64, sliding=False)
+        for got, want in zip(fast, slow, strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-5)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -36,6 +37,7 @@ from federation.pki import (
 from federation.runconfig import RunSettings
 from server.checkpoint import CheckpointError, load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
 from server.production import DeploymentSettings, compose_production, production_settings
+from federation.wire import DECLINED_BUDGET, FAILED
 from server.recorder import RunRecorder
 from server.rounds import RoundPlan, answered_by_nodes, run_rounds
 from server.secagg import SecAggSettings, SecAggTrainStep, TappedGrid
@@ -404,3 +406,35 @@ def test_node_check_prints_the_planned_spend(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "planned run: 4 rounds" in out
     assert "cap 5" in out and "-> epsilon 5.0000 after the run" in out  # the node's cap binds, not the run's 8
+
+
+def _error_reply(code: int, reason: str) -> SimpleNamespace:
+    return SimpleNamespace(has_error=lambda: True, error=SimpleNamespace(code=code, reason=reason))
+
+
+def test_recorder_names_a_failing_node_from_our_error_codes_only(tmp_path: Path) -> None:
+    """Our replies start with the node's name; Flower's own errors (e.g. a worker crash) do not."""
+    recorder = RunRecorder(progress_path=tmp_path / "progress.jsonl")
+    ours = recorder._node(7, _error_reply(FAILED, "node-3: DataError: node-3.jsonl:2: label must be 0 or 1"))
+    declined = recorder._node(8, _error_reply(DECLINED_BUDGET, "node-4: declined: cap reached"))
+    flowers = recorder._node(9, _error_reply(0, "<class 'TypeError'>: unsupported operand"))
+    assert (ours.name, declined.name, flowers.name) == ("node-3", "node-4", "node-id-9")
+
+
+def test_report_markdown_lists_missed_and_declined_rounds_per_node() -> None:
+    from federation.report import report_markdown
+
+    report = {
+        "run_id": "r",
+        "mode": "federated",
+        "privacy": {"guarantee": "none"},
+        "protections": {"tls": False},
+        "timing": {"total": 1.0},
+        "nodes": {
+            "a": {"kind": "hotline", "conversations": 10, "positives": 2, "rounds": [1], "missed_rounds": [], "declined": {"2": "cap"}, "failed": {}},
+            "b": {"kind": "police", "conversations": 5, "positives": 1, "rounds": [], "missed_rounds": [1, 2], "declined": {}, "failed": {"1": "DataError: x"}},
+        },
+    }
+    text = report_markdown(report)
+    assert "| a | hotline | 10 | 2 | 1 | - | 2 | - |" in text
+    assert "| b | police | 5 | 1 | 0 | 1, 2 | - | round 1: DataError: x |" in text

@@ -63,7 +63,8 @@ def test_missing_bundle(tmp_path: Path, ngram_bundle, capsys) -> None:  # noqa: 
     [
         ("weights.safetensors", b"\x00garbage, not safetensors", "weights"),
         ("model.json", b"{ not json", "corrupt"),
-        ("model.json", b'{"format_version": 2}', "invalid bundle metadata"),
+        ("model.json", b'{"format_version": 3}', "invalid bundle metadata"),
+        ("model.json", b'{"format_version": 2}', "format_version 2 is not supported"),
         ("model.json", b'{"format_version": 1}', "format_version 1 is not supported"),
     ],
 )
