@@ -57,8 +57,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     node = commands.add_parser("node", help="node operator: keys, data check, budget, start")
     node_commands = node.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
-    budget = node_commands.add_parser("budget", help="show what a node's privacy ledger has spent")
+    budget = node_commands.add_parser("budget", help="show what a node's privacy ledger has spent; change its cap")
     budget.add_argument("ledger", type=Path)
+    budget.add_argument("--set-cap", type=float, metavar="EPSILON", help="change the lifetime cap (lowering is always allowed)")
+    budget.add_argument("--raise", dest="allow_raise", action="store_true", help="allow --set-cap to raise the cap: the operator's decision to spend more privacy")
     _add_node_parsers(node_commands)
     _add_server_parsers(commands)
     score = commands.add_parser("score", help="analyst: score conversations with early warnings and evidence")

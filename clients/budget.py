@@ -1,4 +1,4 @@
-"""``cesagram node budget LEDGER``: what a node's privacy ledger has spent, for its operator."""
+"""``cesagram node budget LEDGER [--set-cap EPSILON [--raise]]``: a node's privacy spend, and its cap, for its operator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from federation.privacy.ledger import PrivacyLedger, format_ledger
+from federation.privacy.ledger import PrivacyLedger, format_ledger, ledger_lock
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,22 @@ def budget_command(args: argparse.Namespace) -> int:
 
     Notes
     -----
-    Read-only: the ledger is loaded with the same strict checks as before training, so
-    this is also how an operator verifies a restored ledger before starting the node.
+    Without ``--set-cap`` it is read-only: the ledger is loaded with the same strict checks
+    as before training, so this is also how an operator verifies a restored ledger before
+    starting the node. ``--set-cap`` changes the lifetime cap under the ledger's lock (a
+    training call in progress finishes first); lowering is always allowed, raising needs
+    ``--raise`` (more epsilon means less privacy for every conversation the node holds).
+    A cap below what is already spent is allowed: the node then declines every round.
     """
-    ledger = PrivacyLedger.open(Path(args.ledger))
+    path = Path(args.ledger)
+    new_cap = getattr(args, "set_cap", None)
+    if new_cap is None:
+        print(format_ledger(PrivacyLedger.open(path)))
+        return 0
+    with ledger_lock(path):
+        ledger = PrivacyLedger.open(path)
+        previous = ledger.cap
+        ledger.set_cap(new_cap, allow_raise=bool(getattr(args, "allow_raise", False)))
+    print(f"cap of {path} changed from epsilon {previous:g} to {ledger.cap:g}")
     print(format_ledger(ledger))
     return 0

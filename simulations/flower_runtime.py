@@ -10,8 +10,6 @@ the SuperLink, with the simulation process and Ray workers it spawned, by its pr
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -21,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from federation.errors import CesagramError
-from federation.flower_processes import flower_bin, flower_env, free_port
+from federation.flower_processes import flower_bin, flower_env, free_port, stop_tree
 
 log = logging.getLogger(__name__)
 
@@ -144,29 +142,15 @@ class LocalSuperLink:
         return completed.returncode
 
     def stop(self) -> None:
-        """Stop the SuperLink and everything it started (same process group), by PID."""
+        """Stop the SuperLink and everything it started, by PID.
+
+        Flower's SuperExec and the simulation process (with its Ray workers) run in a
+        session of their own, so the process group alone would miss them; ``stop_tree``
+        finds them through ``/proc`` first.
+        """
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            pgid = os.getpgid(process.pid)
-        except ProcessLookupError:
-            return
-        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Ray workers may outlive the SuperLink briefly; they share its process group.
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if process is not None:
+            stop_tree(process)
 
     def __exit__(
         self,

@@ -448,7 +448,8 @@ class PrivacyLedger:
         if cap > self._cap and not allow_raise:
             raise ConfigError(
                 f"raising the privacy cap of {self._path} from {self._cap:g} to {cap:g} needs an explicit "
-                "operator decision (set_cap(..., allow_raise=True)); lowering is always allowed"
+                f"operator decision (cesagram node budget {self._path} --set-cap {cap:g} --raise); "
+                "lowering is always allowed"
             )
         previous = self._cap
         self._cap = cap

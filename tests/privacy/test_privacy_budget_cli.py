@@ -58,3 +58,29 @@ def test_budget_of_a_corrupt_ledger_is_one_line_and_exit_3(tmp_path, capsys):
 def test_budget_of_a_missing_ledger_is_exit_3(tmp_path, capsys):
     assert main(["node", "budget", str(tmp_path / "missing.json")]) == 3
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_set_cap_lowers_freely_and_raises_only_with_raise(tmp_path, capsys):
+    path = tmp_path / "ledger.json"
+    ledger = _ledger(path)
+    history = ledger.history
+    assert main(["node", "budget", str(path), "--set-cap", "4"]) == 0
+    assert "from epsilon 6 to 4" in capsys.readouterr().out
+    assert PrivacyLedger.open(path).cap == 4.0
+    before = path.read_bytes()
+    assert main(["node", "budget", str(path), "--set-cap", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--raise" in err and "Traceback" not in err
+    assert path.read_bytes() == before  # refused: nothing changed
+    assert main(["node", "budget", str(path), "--set-cap", "9", "--raise"]) == 0
+    reopened = PrivacyLedger.open(path)
+    assert reopened.cap == 9.0 and reopened.history == history  # the spend is never touched
+
+
+def test_set_cap_refuses_a_non_positive_cap(tmp_path, capsys):
+    path = tmp_path / "ledger.json"
+    _ledger(path)
+    before = path.read_bytes()
+    assert main(["node", "budget", str(path), "--set-cap", "0"]) == 2
+    assert "positive finite number" in capsys.readouterr().err
+    assert path.read_bytes() == before
