@@ -16,9 +16,9 @@ grooming ("why do you want to know?") are as typical of grooming conversations a
 groomer's lines, so the drop alone often points at the child. The indicators describe
 what the asker does (asks the age, asks for a photo, asks for secrecy). On held-out
 synthetic data, with small heads trained on synthetic nodes, it raised the flagged
-grooming conversations whose suspect is the groomer from 6 to 9 of 12 (MiniLM attention
-head) and from 6 to 8 of 13 (n-gram head); over all grooming conversations, from 15 to 21
-and from 12 to 21 of 29.
+grooming conversations whose suspect is the groomer from 6 to 9 of 12 (the earlier MiniLM
+head that pooled embeddings; not re-measured with ``MessageScoreHead``) and from 6 to 8 of
+13 (n-gram head); over all grooming conversations, from 15 to 21 and from 12 to 21 of 29.
 """
 
 from __future__ import annotations
