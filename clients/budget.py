@@ -31,14 +31,13 @@ def budget_command(args: argparse.Namespace) -> int:
     A cap below what is already spent is allowed: the node then declines every round.
     """
     path = Path(args.ledger)
-    new_cap = getattr(args, "set_cap", None)
-    if new_cap is None:
+    if args.set_cap is None:
         print(format_ledger(PrivacyLedger.open(path)))
         return 0
     with ledger_lock(path):
         ledger = PrivacyLedger.open(path)
         previous = ledger.cap
-        ledger.set_cap(new_cap, allow_raise=bool(getattr(args, "allow_raise", False)))
+        ledger.set_cap(args.set_cap, allow_raise=args.allow_raise)
     print(f"cap of {path} changed from epsilon {previous:g} to {ledger.cap:g}")
     print(format_ledger(ledger))
     return 0

@@ -4,7 +4,7 @@
 and ``flwr run`` against the default local connection leaves a detached SuperLink behind.
 So each run starts its own SuperLink on free loopback ports, with ``FLWR_HOME`` inside the
 run folder (the user's home is never touched), submits the app with ``flwr run`` and stops
-the SuperLink, with the simulation process and Ray workers it spawned, by its process group.
+the SuperLink with everything it spawned (SuperExec, the simulation process, Ray workers), by PID.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from federation.errors import CesagramError
 from federation.flower_processes import flower_bin, flower_env, free_port, stop_tree
 
 log = logging.getLogger(__name__)
+
 
 class RuntimeFailure(CesagramError):
     """Flower's runtime could not be started or the run failed inside it."""

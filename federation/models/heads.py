@@ -234,7 +234,10 @@ class NgramHead(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """Logits ``[B]``."""
         weights = self.message_weights(x, mask, speaker)
-        pooled = (weights.unsqueeze(-1) * x).sum(dim=1)
+        return self._classify((weights.unsqueeze(-1) * x).sum(dim=1))
+
+    def _classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits ``[...]`` of pooled features ``[..., d]`` (the linear layer or the MLP)."""
         if self.mlp_hidden is not None:
             pooled = F.relu(self.mlp_hidden(pooled))
         return self.mlp_out(pooled).squeeze(-1)
@@ -252,6 +255,4 @@ class NgramHead(nn.Module):
         """Logits ``[B, L]`` of the window ending at every message (see ``MessageScoreHead``)."""
         band = _window_band(mask, window).to(x.dtype)
         pooled = (band / band.sum(dim=-1, keepdim=True).clamp(min=1.0)) @ x
-        if self.mlp_hidden is not None:
-            pooled = F.relu(self.mlp_hidden(pooled))
-        return self.mlp_out(pooled).squeeze(-1) * mask.to(x.dtype)
+        return self._classify(pooled) * mask.to(x.dtype)

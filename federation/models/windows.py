@@ -38,11 +38,10 @@ def _sliding_head(head: nn.Module) -> nn.Module | None:
 
 
 def _sliding_scores(
-    head: nn.Module, features: FeatureSet, window: int, conversations_per_pass: int, device: torch.device
+    head: nn.Module, features: FeatureSet, offsets: np.ndarray, window: int, conversations_per_pass: int, device: torch.device
 ) -> np.ndarray:
     """Flat window scores through ``head.sliding_logits``: whole conversations, by length."""
     lengths = features.lengths
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
     scores = np.empty(int(offsets[-1]), dtype=np.float32)
     order = np.argsort(lengths, kind="stable")
     for first in range(0, len(order), conversations_per_pass):
@@ -56,16 +55,13 @@ def _sliding_scores(
 
 
 def _windowed_scores(
-    head: nn.Module, features: FeatureSet, window: int, batch_size: int, device: torch.device
+    head: nn.Module, features: FeatureSet, offsets: np.ndarray, window: int, batch_size: int, device: torch.device
 ) -> np.ndarray:
     """Flat window scores, one padded window per message (any head)."""
     lengths = features.lengths
-    total = int(lengths.sum())
+    total = int(offsets[-1])
     conversation = np.repeat(np.arange(len(features), dtype=np.int64), lengths)
-    offsets = np.zeros(len(lengths), dtype=np.int64)
-    if len(lengths) > 1:
-        np.cumsum(lengths[:-1], out=offsets[1:])
-    ends = np.arange(total, dtype=np.int64) - np.repeat(offsets, lengths) + 1
+    ends = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1], lengths) + 1
     order = np.argsort(np.minimum(ends, window), kind="stable")
     scores = np.empty(total, dtype=np.float32)
     for first in range(0, total, batch_size):
@@ -119,7 +115,7 @@ def window_scores(
     window = _check_positive("score_window", window)
     batch_size = _check_positive("batch_size", batch_size)
     conversations_per_pass = _check_positive("conversations_per_pass", conversations_per_pass)
-    lengths = features.lengths
+    offsets = np.concatenate([[0], np.cumsum(features.lengths)]).astype(np.int64)  # conversation i: [o[i], o[i+1])
     device = _device_of(head)
     fast = _sliding_head(head) if sliding else None
     was_training = head.training
@@ -127,13 +123,13 @@ def window_scores(
     try:
         with torch.inference_mode():
             if fast is not None:
-                scores = _sliding_scores(fast, features, window, conversations_per_pass, device)
+                scores = _sliding_scores(fast, features, offsets, window, conversations_per_pass, device)
             else:
-                scores = _windowed_scores(head, features, window, batch_size, device)
+                scores = _windowed_scores(head, features, offsets, window, batch_size, device)
     finally:
         head.train(was_training)
     logger.debug("scored %d windows of %d conversations", scores.size, len(features))
-    return np.split(scores, np.cumsum(lengths)[:-1]) if len(lengths) else []
+    return np.split(scores, offsets[1:-1]) if len(features) else []
 
 
 def highest_scores(per_message: list[np.ndarray]) -> np.ndarray:

@@ -86,6 +86,7 @@ def step_times(features, spec: ModelSpec, *, steps: int = 20) -> dict[str, float
     n = len(features)
     settings = TrainSettings(local_epochs=steps * 64 / n, batch_size=64, learning_rate=1e-3)
     times = {}
+    print(f"  head: {type(head).__name__}, {sum(p.numel() for p in head.parameters()):,} weights")
     for label, dp in (("plain", None), ("dp", DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5))):
         result = train(head=head, data=features, settings=settings, dp=dp)
         times[f"{label}_step_s"] = result.seconds / max(result.steps, 1)
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     defaults = run_settings(compose(list(args.overrides)), run_dir=out, data_dir=out / "data", test_path=out / "data" / "test.jsonl", ledger_dir=out)
     spec = defaults.model
-    print(f"3. step time of the default MiniLM head ({type(build_head(spec, dim_in=384, seed=0)).__name__}, batch 64)")
+    print("3. step time of the default MiniLM head (batch 64)")
     encoder = MiniLMEncoder(cache=EmbeddingCache(out / "cache" / "embeddings.sqlite"))
     features = build_features(load_conversations(out / "data" / "node-0.jsonl"), encoder)
     for key, value in step_times(features, spec).items():
