@@ -71,3 +71,42 @@ def assess_scores(
         "early_f1": early["f1"],
     }
     return Assessment(scores=scores, alerts=alerts, metrics=metrics)
+
+
+#: Base rates at which precision, recall and alert rate are also reported: a platform's
+#: moderation queue is near the first, a helpline's reported chats nearer the second.
+STATED_PREVALENCES: tuple[float, ...] = (0.01, 0.05)
+
+
+def at_prevalence(labels: np.ndarray, decisions: np.ndarray, prevalence: float) -> dict[str, float]:
+    """Precision, recall and alert rate of ``decisions`` if positives made up ``prevalence`` of the traffic.
+
+    Reweights the two classes of a labelled set: recall and the false-positive rate are
+    properties of the detector, precision and the alert rate follow from the base rate.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    decisions = np.asarray(decisions, dtype=bool)
+    positives, negatives = labels == 1, labels == 0
+    recall = float(decisions[positives].mean()) if positives.any() else 0.0
+    fpr = float(decisions[negatives].mean()) if negatives.any() else 0.0
+    alert_rate = prevalence * recall + (1.0 - prevalence) * fpr
+    precision = prevalence * recall / alert_rate if alert_rate > 0 else 0.0
+    return {"prevalence": prevalence, "precision": precision, "recall": recall, "alert_rate": alert_rate, "fpr": fpr}
+
+
+def prevalence_table(assessment: Assessment, labels: np.ndarray, *, threshold: float) -> dict[str, Any]:
+    """Flag and early-warning figures at the test set's own prevalence and at :data:`STATED_PREVALENCES`."""
+    labels = np.asarray(labels, dtype=np.int64)
+    own = float(labels.mean()) if len(labels) else 0.0
+    decisions = {
+        "flagged": assessment.scores >= threshold,
+        "warned": np.array([alert is not None for alert in assessment.alerts], dtype=bool),
+    }
+    return {
+        "test_prevalence": own,
+        **{
+            name: {f"{p:g}": at_prevalence(labels, made, p) for p in (own, *STATED_PREVALENCES)}
+            for name, made in decisions.items()
+        },
+    }
+

@@ -138,6 +138,8 @@ def report_markdown(report: dict[str, Any]) -> str:
             if key in final:
                 lines.append(f"| {key} | {_fmt(final[key])} |")
         lines.append("")
+        lines += prevalence_lines(final.get("at_prevalence"))
+    lines += real_negative_lines(report.get("real_negatives"))
     comparison = report.get("comparison")
     if comparison:
         lines += ["## Against the baselines", ""]
@@ -194,6 +196,39 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
     return "\n".join(lines)
+
+
+def prevalence_lines(table: dict[str, Any] | None) -> list[str]:
+    """The test set's figures reweighted to stated base rates, as a Markdown table."""
+    if not table:
+        return []
+    lines = [
+        f"At other base rates (the test file is {table['test_prevalence']:.1%} grooming; classes reweighted):",
+        "",
+        "| decision | prevalence | precision | recall | alert rate |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for decision in ("flagged", "warned"):
+        for row in table[decision].values():
+            lines.append(
+                f"| {decision} | {row['prevalence']:.1%} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
+                f"{row['alert_rate']:.2%} |"
+            )
+    return [*lines, ""]
+
+
+def real_negative_lines(check: dict[str, Any] | None) -> list[str]:
+    """One line on false alarms among real benign chats never trained on."""
+    if not check:
+        return []
+    if not check.get("measured"):
+        return [f"Real benign chats: not measured ({check.get('why', 'unknown reason')}).", ""]
+    return [
+        f"Real benign chats never trained on (reserved chitchat, {check['conversations']} conversations): "
+        f"warned on {check['warned']} ({check['warned_rate']:.1%}), flagged {check['flagged']} "
+        f"({check['flagged_rate']:.1%}).",
+        "",
+    ]
 
 
 def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
@@ -284,8 +319,8 @@ def model_card(report: dict[str, Any]) -> str:
         lines.append(f"- central: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']})")
     lines += ["", "## Metrics (held-out test set)", ""]
     lines += [f"- {key}: {_fmt(final[key])}" for key in (*METRIC_KEYS, "latency_f1", "speed", "erde5", "erde50") if key in final]
+    lines += ["", *prevalence_lines(final.get("at_prevalence")), *real_negative_lines(report.get("real_negatives"))]
     lines += [
-        "",
         "## Decision threshold",
         "",
         f"{_fmt(final.get('threshold'))}, chosen to maximise F0.5 on validation data (precision weighs more than recall).",

@@ -11,13 +11,14 @@ from typing import Any
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
-from federation.assessment import EarlyRule, assess
+from federation.assessment import EarlyRule, assess, prevalence_table
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.models.features import build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays
 from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
@@ -130,7 +131,11 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     final: dict[str, Any] = {}
     if run.test_path:
         test = build_features(load_conversations(Path(run.test_path)), encoder, max_messages=run.model.max_messages)
-        final = assess(head, test, threshold=threshold, rule=rule).metrics
+        result = assess(head, test, threshold=threshold, rule=rule)
+        final = {**result.metrics, "at_prevalence": prevalence_table(result, test.labels, threshold=threshold)}
+    real_negatives = measure_real_negatives(
+        head, encoder, threshold=threshold, rule=rule, max_messages=run.model.max_messages
+    )
     final_evaluation = time.perf_counter() - evaluation_started
 
     timing = {
@@ -147,7 +152,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         final=final,
         federated_final=federated_final,
         timing=timing,
-        extra=_deployment_extra(run, recorder, deployment),
+        extra={**_deployment_extra(run, recorder, deployment), "real_negatives": real_negatives},
     )
     write_report(report, run_dir)
     save_bundle(

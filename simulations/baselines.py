@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from federation.assessment import EarlyRule, assess
+from federation.assessment import EarlyRule, assess, prevalence_table
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.data.split import split_validation
@@ -29,6 +29,7 @@ from federation.models.features import FeatureSet, build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import load_head_arrays
 from federation.privacy.ledger import PrivacyLedger
+from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, write_report
 from federation.runconfig import RunSettings
 from federation.training import evaluate, train, train_with_ledger
@@ -201,20 +202,28 @@ def baseline_report(
     encoding = time.perf_counter() - encode_started
     rule = EarlyRule(k=settings.evaluation.early_k, last=settings.evaluation.early_last, window=settings.model.score_window)
     history = RunHistory()
-    per_party: dict[str, dict[str, Any]] = {}
+    results = {}
     heads = {}
     for party in parties:
         head, histogram = train_party(
             party, settings, encoder.dim, run_dir / "ledgers", history, evaluate_each_round=evaluate_each_round
         )
         threshold = histogram.best_threshold(beta=0.5) if histogram is not None else 0.5
-        per_party[party.name] = assess(head, test, threshold=threshold, rule=rule).metrics
+        results[party.name] = assess(head, test, threshold=threshold, rule=rule)
         heads[party.name] = (head, threshold)
+    per_party = {name: result.metrics for name, result in results.items()}
+    extra: dict[str, Any] = {}
     if settings.mode == "centralized":
-        final = per_party["pooled"]
+        head, threshold = heads["pooled"]
+        result = results["pooled"]
+        final = {**result.metrics, "at_prevalence": prevalence_table(result, test.labels, threshold=threshold)}
+        extra["real_negatives"] = measure_real_negatives(
+            head, encoder, threshold=threshold, rule=rule, max_messages=settings.model.max_messages
+        )
     else:
         keys = [k for k, v in next(iter(per_party.values())).items() if isinstance(v, (int, float))]
         final = {key: float(np.mean([m[key] for m in per_party.values()])) for key in keys}
+        extra["parties"] = per_party
     training = sum(n.train_seconds for n in history.nodes.values())
     report = build_report(
         run=settings,
@@ -223,7 +232,7 @@ def baseline_report(
         final=final,
         federated_final={},
         timing={"encoding": encoding, "training": training, "total": time.perf_counter() - started},
-        extra={"parties": per_party} if settings.mode == "local" else None,
+        extra=extra,
     )
     if write_bundle and settings.mode == "centralized":
         head, threshold = heads["pooled"]

@@ -109,7 +109,9 @@ def compare_with_baselines(settings: RunSettings, report: dict[str, Any], *, con
     centralized_f05 = float(centralized["final"]["f05"])
     local_f05 = float(local["final"]["f05"])
     gap = centralized_f05 - federated_f05
+    real = {"federated": report.get("real_negatives"), "centralized_nonprivate": centralized.get("real_negatives")}
     return {
+        "real_negatives": real,
         "federated_f05": federated_f05,
         "centralized_nonprivate_f05": centralized_f05,
         "local_mean_f05": local_f05,

@@ -67,8 +67,14 @@ def synth_command(args: argparse.Namespace) -> int:
     cfg = compose(list(args.overrides))
     manifest = generate_federation(synth_settings(cfg), node_kinds=node_kinds(cfg), out_dir=Path(args.out_dir))
     for node in manifest["nodes"]:
-        print(f"{node['file']}: {node['kind']}, {node['conversations']} conversations, {node['positives']} grooming")
+        print(
+            f"{node['file']}: {node['kind']}, {node['conversations']} conversations, {node['positives']} grooming "
+            f"({node['prevalence']:.1%}), {node['real_chats']} real chats"
+        )
     test = manifest["test"]
-    print(f"{test['file']}: held-out test, {test['conversations']} conversations, {test['positives']} grooming")
+    print(
+        f"{test['file']}: held-out test, {test['conversations']} conversations, {test['positives']} grooming "
+        f"(prevalence {test['prevalence']:.1%}), {test['real_chats']} real chats"
+    )
     print(f"manifest: {Path(args.out_dir) / 'manifest.json'}")
     return 0

@@ -11,22 +11,28 @@ the scripted content can tell them apart.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from federation.data.chitchat import chitchat_key
-from federation.data.synthetic.dialogue import Turn, clock
+from federation.data.synthetic.dialogue import Speaker, Turn, to_messages
 from federation.data.types import Conversation
 
-__all__ = ["Background", "with_background"]
+__all__ = ["EXCERPT", "Background", "real_chat", "with_background"]
+
+#: Messages used at most from the start of one source conversation. The corpus has
+#: conversations of thousands of messages; using only their openings bounds the distinct
+#: texts the encoder must embed (about 53,000 for the nodes' and test parts together).
+EXCERPT = 30
 
 
 class Background:
     """Consecutive real turns from randomly chosen pool conversations, mapped onto two roles.
 
-    When one conversation runs out the next one continues; :attr:`keys` lists the corpus
-    keys used, in order (kept in the record's provenance).
+    The first conversation is taken from its start (its greeting opens the chat); when it
+    runs out, the next one continues from a random point of its excerpt, so that a long
+    chat is not a string of greetings. :attr:`keys` lists the corpus keys used, in order
+    (kept in the record's provenance).
     """
 
     def __init__(self, pool: Sequence[Conversation], *, roles: tuple[str, str], rng: random.Random) -> None:
@@ -44,8 +50,10 @@ class Background:
         first, second = conversation.authors[:2]
         roles = self._roles if self._rng.random() < 0.5 else self._roles[::-1]
         role_of = {first: roles[0], second: roles[1]}
+        excerpt = conversation.messages[:EXCERPT]
+        start = self._rng.randrange(len(excerpt) - 1) if len(self.keys) > 1 else 0
         self._queue.extend(
-            Turn(role=role_of[m.author], text=m.text, real=True) for m in conversation.messages if m.author in role_of
+            Turn(role=role_of[m.author], text=m.text, real=True) for m in excerpt[start:] if m.author in role_of
         )
 
     def take(self, count: int) -> list[Turn]:
@@ -69,19 +77,19 @@ def real_chat(
     pool: Sequence[Conversation],
     length: int,
     rng: random.Random,
+    speakers: Mapping[str, Speaker],
     extra: Mapping[str, Any] | None = None,
 ) -> Conversation:
-    """A real benign chat as it is: the first ``length`` messages (at most) of a pool conversation.
+    """A real benign chat with no scripted content: ``length`` background turns, nothing woven in.
 
-    Its times are drawn like every synthetic conversation's (:func:`.dialogue.clock`), so
-    that timing cannot tell real chats from woven ones.
+    Built by the same :class:`Background` (and timed by the same clock) as every other
+    conversation, so neither its length nor its timing tells it apart from a woven one.
     """
-    source = rng.choice(pool)
-    messages = source.messages[: max(length, 1)]
-    times = clock(len(messages), rng=rng)
+    background = Background(pool, roles=("A", "B"), rng=rng)
+    turns = background.take(length)
     return Conversation(
         id=conversation_id,
         label=0,
-        messages=tuple(replace(m, time=t) for m, t in zip(messages, times)),
-        extra={"synthetic": {**(extra or {}), "scenario": "real_chat", "background": [chitchat_key(source)]}},
+        messages=to_messages(turns, speakers=speakers, rng=rng),
+        extra=with_background({"synthetic": {**(extra or {}), "scenario": "real_chat"}}, background.keys),
     )

@@ -35,6 +35,7 @@ from federation.data.partition import dirichlet_sizes, skewed_rate
 from federation.data.records import write_jsonl
 from federation.data.synthetic.background import real_chat
 from federation.data.synthetic.benign import benign_conversation
+from federation.data.synthetic.dialogue import Speaker, new_author
 from federation.data.synthetic.grooming import TEMPOS, grooming_conversation, tempo_length
 from federation.data.synthetic.style import persona_weights
 from federation.data.types import Conversation
@@ -140,7 +141,7 @@ class KindProfile:
     """What a kind of node holds: positive rate, grooming tempos, benign scenarios, style."""
 
     positive_rate: float
-    #: weights of the ``fast``, ``medium`` and ``slow`` grooming tempos
+    #: weights of the ``fast``, ``medium`` and ``slow`` tempos (their lengths serve benign chats too)
     tempo_weights: tuple[float, float, float]
     #: (scenario, weight) pairs of the benign conversations
     scenarios: tuple[tuple[str, float], ...]
@@ -148,8 +149,6 @@ class KindProfile:
     groomer_personas: tuple[tuple[str, float], ...]
     #: persona of the child in grooming conversations
     child_persona: str
-    #: mean length of benign conversations, in messages
-    benign_mean_length: float
     #: shift of every writer towards the canonical form (transcribed case files)
     formality: float
     #: share of the benign conversations that are real chats as they are (no scripted content)
@@ -173,7 +172,6 @@ KIND_PROFILES: dict[str, KindProfile] = {
         ),
         groomer_personas=(("teen", 0.5), ("adult", 0.5)),
         child_persona="teen",
-        benign_mean_length=33.0,
         formality=0.0,
         real_share=0.25,
     ),
@@ -192,7 +190,6 @@ KIND_PROFILES: dict[str, KindProfile] = {
         ),
         groomer_personas=(("adult", 0.6), ("teen", 0.4)),
         child_persona="teen",
-        benign_mean_length=42.0,
         formality=0.35,
         real_share=0.3,
     ),
@@ -212,7 +209,6 @@ KIND_PROFILES: dict[str, KindProfile] = {
         ),
         groomer_personas=(("gamer", 0.5), ("adult", 0.3), ("teen", 0.2)),
         child_persona="gamer",
-        benign_mean_length=32.0,
         formality=0.0,
         real_share=0.5,
     ),
@@ -252,10 +248,11 @@ def _one(
             background=pool,
             extra={"synthetic": {"kind": kind, "scenario": f"grooming_{tempo}"}},
         )
-    # Gamma with shape 1.7: mean benign_mean_length, sd 0.77 * mean, near PANC's 36 +- 25.
-    length = _clip(round(rng.gammavariate(1.7, profile.benign_mean_length / 1.7)), settings)
+    # Benign lengths follow the kind's grooming tempos, so that length tells nothing.
+    length = _clip(tempo_length(rng.choices(TEMPOS, weights=profile.tempo_weights)[0], rng=rng), settings)
     if rng.random() < profile.real_share:
-        return real_chat(conversation_id, pool=pool, length=length, rng=rng, extra={"kind": kind})
+        speakers = {"A": Speaker(author=new_author(rng), weights=()), "B": Speaker(author=new_author(rng), weights=())}
+        return real_chat(conversation_id, pool=pool, length=length, rng=rng, speakers=speakers, extra={"kind": kind})
     scenario = _pick(profile.scenarios, rng)
     return benign_conversation(
         conversation_id=conversation_id,
@@ -318,6 +315,8 @@ def _summary(name: str, kind: str, file: str, conversations: Sequence[Conversati
         "conversations": len(conversations),
         "positives": positives,
         "negatives": len(conversations) - positives,
+        "prevalence": positives / len(conversations) if conversations else 0.0,
+        "real_chats": sum(c.extra.get("synthetic", {}).get("scenario") == "real_chat" for c in conversations),
         "messages": sum(len(c.messages) for c in conversations),
     }
 
