@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from federation.io import atomic_write_json
 from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
-from federation.report import report_markdown
+from federation.report import write_report
 from federation.runconfig import PrivacySettings, RunSettings
 from federation.flower_processes import write_app_dir
 from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
@@ -80,8 +80,7 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     report.setdefault("timing", {})["wall_including_runtime"] = time.perf_counter() - started
     if cfg.get("compare_baselines", False):
         report["comparison"] = compare_with_baselines(settings, report, config=plain(cfg))
-    atomic_write_json(report_path, report)
-    (run_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    write_report(report, run_dir)  # again: the comparison is new (report.md, report.html and its figure)
     return report
 
 

@@ -21,6 +21,7 @@ from federation.data.load import detect_format, read_conversations
 from federation.data.pan12 import read_predators
 from federation.errors import ConfigError, DataError
 from federation.io import atomic_write_text
+from federation.pages.review import review_header, review_page
 from federation.models.cache import EmbeddingCache, default_cache_path
 from federation.scoring.evaluation import evaluation_report
 from federation.scoring.follow import StreamScorer, follow
@@ -93,13 +94,16 @@ def _scored(path: Path, scorer: Scorer, result: ReadResult, reporter: _Reporter)
 
 
 def score_command(args: argparse.Namespace) -> int:
-    """``cesagram score --model DIR [INPUT] [--out FILE] [--follow]``.
+    """``cesagram score --model DIR [INPUT] [--out FILE] [--html FILE] [--follow]``.
 
     Without ``--follow``: one JSON line per conversation of INPUT (JSONL or PAN-2012 XML)
-    on stdout or in ``--out``. With ``--follow``: messages as JSON lines on stdin (or
-    INPUT), a warning line the moment a conversation's warning is raised.
+    on stdout or in ``--out``, and with ``--html`` the review page of the same records.
+    With ``--follow``: messages as JSON lines on stdin (or INPUT), a warning line the
+    moment a conversation's warning is raised.
     """
     if args.follow:
+        if getattr(args, "html", None) is not None:
+            raise ConfigError("--html writes the review page of a scored file; it cannot be combined with --follow")
         return _follow(args)
     if args.input is None:
         raise ConfigError(
@@ -109,7 +113,17 @@ def score_command(args: argparse.Namespace) -> int:
     reporter = _Reporter()
     result = _read(args.input, predators=None, reporter=reporter)
     scored = _scored(args.input, Scorer(model, detector=detector), result, reporter)
-    lines = "".join(json.dumps(s.to_record(), ensure_ascii=False) + "\n" for s in scored.scores)
+    records = [s.to_record() for s in scored.scores]
+    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    if getattr(args, "html", None) is not None:
+        # The page embeds these very records: its numbers are the JSON lines' numbers.
+        page = review_page(
+            records=records,
+            conversations=result.conversations,
+            header=review_header(model, name=str(args.model)),
+            source=str(args.input),
+        )
+        _write(args.html, page)
     if args.out is not None:
         _write(args.out, lines)
     else:
