@@ -76,7 +76,7 @@ def test_small_federation_report_ledgers_and_continued_spend(tmp_path: Path) -> 
         assert node["kind"] in ("hotline", "police", "platform")
         assert set(report["communication"][name]) == {"1", "2"}
         assert report["communication"][name]["1"]["sent_bytes"] > 0
-    for relative in ("report.md", "metrics.png", "epsilon.png", "model/weights.safetensors", "model/model.json", "model/MODEL_CARD.md"):
+    for relative in ("report.md", "report.html", "metrics.png", "epsilon.png", "participation.png", "model/weights.safetensors", "model/model.json", "model/MODEL_CARD.md"):
         assert (run1 / relative).is_file(), relative
 
     # The report's epsilon is what each ledger records, and what one accountant over its steps gives.
