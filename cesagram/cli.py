@@ -30,7 +30,7 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("server", "register"): "server.cli:register_command",
     ("server", "run"): "server.cli:run_command",
     ("server", "resume"): "server.cli:resume_command",
-    ("score",): "federation.scoring.cli:score_command",
+    ("score",): "cesagram.score:score_command",
     ("evaluate",): "federation.scoring.cli:evaluate_command",
 }
 

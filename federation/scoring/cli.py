@@ -23,6 +23,7 @@ from federation.errors import ConfigError, DataError
 from federation.io import atomic_write_text
 from federation.pages.review import review_header, review_page
 from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.encoder import EncodeProgress
 from federation.scoring.evaluation import evaluation_report
 from federation.scoring.follow import StreamScorer, follow
 from federation.scoring.indicators import IndicatorDetector
@@ -68,9 +69,12 @@ def _write(path: Path, text: str) -> None:
         raise DataError(f"{path}: cannot write the output ({error.strerror or type(error).__name__}); check the path") from None
 
 
-def _load(directory: Path) -> tuple[ScoringModel, IndicatorDetector]:
+def _load(directory: Path, *, encode_progress: EncodeProgress | None = None) -> tuple[ScoringModel, IndicatorDetector]:
     model = load_scoring_model(directory, cache=EmbeddingCache(default_cache_path()))
-    return model, IndicatorDetector.for_encoder(model.encoder)
+    detector = IndicatorDetector.for_encoder(model.encoder)  # its prototypes are encoded without a bar
+    if encode_progress is not None and hasattr(model.encoder, "on_progress"):
+        model.encoder.on_progress = encode_progress
+    return model, detector
 
 
 def _read(path: Path, *, predators: Path | None, reporter: _Reporter) -> ReadResult:
@@ -93,13 +97,14 @@ def _scored(path: Path, scorer: Scorer, result: ReadResult, reporter: _Reporter)
     return scored
 
 
-def score_command(args: argparse.Namespace) -> int:
+def score_command(args: argparse.Namespace, *, encode_progress: EncodeProgress | None = None) -> int:
     """``cesagram score --model DIR [INPUT] [--out FILE] [--html FILE] [--follow]``.
 
     Without ``--follow``: one JSON line per conversation of INPUT (JSONL or PAN-2012 XML)
     on stdout or in ``--out``, and with ``--html`` the review page of the same records.
     With ``--follow``: messages as JSON lines on stdin (or INPUT), a warning line the
-    moment a conversation's warning is raised.
+    moment a conversation's warning is raised. ``encode_progress`` follows the encoding
+    of INPUT's texts (for the command's progress bar).
     """
     if args.follow:
         if getattr(args, "html", None) is not None:
@@ -109,7 +114,7 @@ def score_command(args: argparse.Namespace) -> int:
         raise ConfigError(
             "score needs INPUT (a JSONL or PAN-2012 XML file), or --follow to read messages from stdin"
         )
-    model, detector = _load(args.model)
+    model, detector = _load(args.model, encode_progress=encode_progress)
     reporter = _Reporter()
     result = _read(args.input, predators=None, reporter=reporter)
     scored = _scored(args.input, Scorer(model, detector=detector), result, reporter)

@@ -82,6 +82,12 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "CESAGRAM_CACHE_DIR": str(root / "cache")},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
+    # The console stays quiet: header, a closing line per progress bar (no terminal here), summary.
+    out, err = completed.stdout.splitlines(), completed.stderr.splitlines()
+    assert out[0].startswith("CESAGRAM-FL local run: 3 nodes") and out[-1] == f"run folder: {root / 'run'}"
+    assert not any("[INFO]" in line for line in out + err) and len(out) + len(err) <= 30
+    assert any(line.startswith("training: 6 of 6 rounds in ") for line in err)
+    assert "[INFO]" in (root / "run" / "main.log").read_text()
     return root / "run"
 
 
