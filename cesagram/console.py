@@ -63,6 +63,7 @@ class Bars:
         self.plain = plain
         self._progress: Progress | None = None
         self._bars: list[_Bar] = []
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     def __enter__(self) -> Bars:
         if self.live:
@@ -78,12 +79,21 @@ class Bars:
                 console=Console(file=self.stream),
                 transient=False,
             )
+            saved = {id(sys.stdout): "stdout", id(sys.stderr): "stderr"}
             self._progress.start()
+            # rich now writes prints above the bars; log handlers opened earlier still hold
+            # the real streams: point them at rich's stand-ins while the bars are drawn.
+            for handler in logging.getLogger().handlers:
+                if type(handler) is logging.StreamHandler and id(handler.stream) in saved:
+                    self._handlers.append((handler, handler.setStream(getattr(sys, saved[id(handler.stream)]))))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+            for handler, stream in self._handlers:
+                handler.setStream(stream)
+            self._handlers.clear()
         elif self.plain:
             for bar in self._bars:
                 if bar.total == 0:
