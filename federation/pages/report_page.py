@@ -172,7 +172,10 @@ def report_page(report: dict[str, Any], *, markdown: str, run_dir: Path) -> str:
         figures = [(name, caption) for name, caption in FIGURES.get(title, ()) if (run_dir / name).is_file()]
         shown.update(name for name, _ in figures)
         images = "".join(_image(run_dir / name, caption) for name, caption in figures)
-        story.append(f'<section class="story">{md.render(text)}' + (f'<div class="figures">{images}</div>' if images else "") + "</section>")
+        if images:
+            story.append(f'<section class="story with-figures">{md.render(text)}<div class="figures">{images}</div></section>')
+        else:
+            story.append(f'<section class="story">{md.render(text)}</section>')
         if not title:
             story.append(_summary(report))
     extra_figures = [p for p in sorted(run_dir.glob("*.png")) if p.name not in shown]
