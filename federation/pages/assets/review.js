@@ -56,7 +56,15 @@
   fact("model", model.directory + (model.provenance.run_id ? " (run " + model.provenance.run_id + ")" : ""));
   fact("threshold", fixed(model.threshold)).dataset.threshold = String(model.threshold);
   fact("warning rule", model.rule.k + " of the last " + model.rule.last + " window scores at or above the threshold, windows of " + model.rule.window + " messages");
-  fact("privacy", model.privacy.length ? model.privacy.join(" · ") : "not stated in the bundle's model card").id = "privacy";
+  var privacy = fact("privacy", model.privacy.length ? model.privacy[0] : "not stated in the bundle's model card");
+  privacy.id = "privacy";
+  if (model.privacy.length > 1) {
+    var perNode = el("details", "per-node");
+    perNode.appendChild(el("summary", null, "per node"));
+    model.privacy.slice(1).forEach(function (line) { perNode.appendChild(el("div", null, line)); });
+    privacy.appendChild(perNode);
+    perNode.addEventListener("toggle", function () { fit(); });
+  }
 
   // -- the list -----------------------------------------------------------------------
   var order = items.map(function (_, i) { return i; });
