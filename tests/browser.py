@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ def chromium_executable() -> str | None:
     """``CESAGRAM_CHROMIUM``, else the first Chromium found on this machine."""
     wanted = os.environ.get("CESAGRAM_CHROMIUM")
     if wanted:
+        if not os.access(wanted, os.X_OK):
+            pytest.fail(f"CESAGRAM_CHROMIUM={wanted} is not an executable file")
         return wanted
     for name in _CANDIDATES:
         path = name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name)
@@ -78,9 +80,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    """One headless Chromium for the session, stopped by PID at the end."""
+class _Shared:
+    """The one browser of the session: test modules import the fixture, each gets this one."""
+
+    users = 0
+    browser: Browser | None = None
+    stop: Callable[[], None] | None = None
+
+
+def _start(root: Path) -> tuple[Browser, Callable[[], None]]:
+    """Start Chromium and connect Playwright to it; return the browser and how to stop both."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -88,7 +97,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     executable = chromium_executable()
     if executable is None:
         pytest.skip("no Chromium on this machine: scripts/setup.sh installs Debian's chromium when run as root")
-    root = tmp_path_factory.mktemp("chromium")
     log = root / "chromium.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -120,11 +128,32 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
                 pytest.fail(f"Chromium ({executable}) did not start: {log.read_text(errors='replace')[-2000:]}")
             else:
                 time.sleep(0.1)
-        with sync_playwright() as playwright:
-            connection = playwright.chromium.connect_over_cdp(endpoint)
-            try:
-                yield Browser(connection)
-            finally:
-                connection.close()
-    finally:
+        playwright = sync_playwright().start()
+        connection = playwright.chromium.connect_over_cdp(endpoint)
+    except BaseException:
         _stop(process)
+        raise
+
+    def stop() -> None:
+        try:
+            connection.close()
+            playwright.stop()
+        finally:
+            _stop(process)
+
+    return Browser(connection), stop
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless Chromium for the session, stopped by PID after its last user."""
+    if _Shared.browser is None:
+        _Shared.browser, _Shared.stop = _start(tmp_path_factory.mktemp("chromium"))
+    _Shared.users += 1
+    try:
+        yield _Shared.browser
+    finally:
+        _Shared.users -= 1
+        if _Shared.users == 0 and _Shared.stop is not None:
+            stop, _Shared.browser, _Shared.stop = _Shared.stop, None, None
+            stop()

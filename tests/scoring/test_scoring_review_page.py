@@ -95,6 +95,7 @@ def test_review_page_in_a_browser_matches_the_json(review, browser, tmp_path: Pa
     assert target["id"] in _visible_ids(page)
     page.fill("#filter-search", "")
     codes = page.eval_on_selector_all("#filter-indicator option", "els => els.map(e => e.value).filter(Boolean)")
+    assert set(codes) == {code for r in records for line in r["evidence"] for code in line["indicators"]}
     if codes:
         page.select_option("#filter-indicator", codes[0])
         expected = [r["id"] for r in records if any(codes[0] in line["indicators"] for line in r["evidence"])]
