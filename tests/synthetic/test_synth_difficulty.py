@@ -2,7 +2,7 @@
 
 The only test on default settings. It generates once (timed), then checks that the task is
 neither trivial nor noise: a hashed word 1-2-gram logistic regression trained on the node
-files must score well on ``test.jsonl`` without being perfect, and message count alone
+files must rank ``test.jsonl`` well above chance without being perfect, and message count alone
 must not separate the classes. Run with ``-s`` to see the measured figures.
 """
 
@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
+from federation.data.chitchat import background_pool
 from federation.data.synthetic import SynthSettings, generate_federation
 
 DEFAULT_KINDS = ["hotline", "hotline", "police", "police", "platform"]
@@ -44,7 +45,13 @@ def test_default_federation_is_quick_to_generate_and_bounded_in_distinct_texts(d
         f"{manifest['distinct_texts']} distinct texts, generated in {seconds:.2f} s"
     )
     assert total == 5 * 220 + 300
-    assert 3000 <= manifest["distinct_texts"] <= 12000  # varied, yet cheap to encode and cache
+    # Real chit-chat is most of the text: bounded by the corpus parts it comes from. The
+    # scripted lines on top stay varied, yet cheap to encode and cache.
+    real = {m.text for part in ("nodes", "test") for c in background_pool(part) for m in c.messages}
+    out, _, _ = default_federation
+    texts = {m["text"] for path in out.glob("*.jsonl") for r in _records(path) for m in r["messages"]}
+    assert len(texts) == manifest["distinct_texts"]
+    assert 3000 <= len(texts - real) <= 12000
     assert seconds < 10.0  # about 1 s on an idle 2-core machine; generous for loaded CI runners
 
 
@@ -65,6 +72,6 @@ def test_a_bag_of_words_baseline_does_well_but_not_perfectly(default_federation)
     lengths = np.array([len(r["messages"]) for r in test])
     length_auroc = roc_auc_score(labels, lengths)
     print(f"\nbag of words on test.jsonl: F1 {f1:.3f}, AUPRC {auprc:.3f}; message-count AUROC {length_auroc:.3f}")
-    assert 0.6 < f1 < 0.95  # learnable, and room left for a better model
-    assert auprc < 0.99
+    prevalence = labels.mean()
+    assert prevalence + 0.3 < auprc < 0.95  # learnable, and room left for a better model
     assert length_auroc < 0.8

@@ -120,7 +120,7 @@ def test_node_kinds_differ_in_positive_rate(tmp_path):
     manifest = generate_federation(settings, node_kinds=KINDS, out_dir=tmp_path)
     rate = {node["kind"]: node["positives"] / node["conversations"] for node in manifest["nodes"]}
     assert rate["hotline"] > rate["police"] > rate["platform"]
-    assert rate["platform"] < 0.2 and rate["hotline"] > 0.35
+    assert rate["platform"] < 0.05 and rate["hotline"] > 0.25  # a moderation sample vs reported chats
 
 
 def test_changing_the_test_size_leaves_node_files_unchanged(small, tmp_path):

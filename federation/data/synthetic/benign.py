@@ -14,12 +14,13 @@ what makes them hard.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from federation.data.synthetic.background import Background, with_background
 from federation.data.synthetic.bank import load_banks
-from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages, weave
 from federation.data.types import Conversation
 
 __all__ = ["SCENARIOS", "Scenario", "benign_conversation"]
@@ -64,6 +65,7 @@ def benign_conversation(
     length: int,
     rng: random.Random,
     weights: Callable[[str], tuple[float, ...]],
+    background: Sequence[Conversation],
     extra: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """One benign conversation of exactly ``length`` messages in ``scenario``.
@@ -80,6 +82,10 @@ def benign_conversation(
         Source of randomness.
     weights
         Surface-variant weights for a persona name (lets the node kind shift the style).
+    background
+        Real conversations that small-talk scenarios are woven into, exactly as grooming
+        conversations are (see :mod:`.background`); a helpline's or a safety team's chat
+        is padded with more of its own kind of talk instead.
     extra
         Extra record keys.
 
@@ -97,13 +103,6 @@ def benign_conversation(
         "A": Speaker(author=new_author(rng), weights=weights(spec.personas[0])),
         "B": Speaker(author=new_author(rng), weights=weights(spec.personas[1])),
     }
-    padding = Deck(banks[spec.filler], rng)
-    swappable = spec.filler == "smalltalk"  # either side may start small talk, not counselling
-
-    def filler() -> list[Turn]:
-        roles = {"A": "B", "B": "A"} if swappable and rng.random() < 0.5 else None
-        return realise(padding.draw(), rng=rng, slots=slots, roles=roles)
-
     bank = banks[f"benign:{scenario}"]
     wanted = min(len(bank), max(1, rng.randint(length // 14, length // 6)))
     if spec.opens_itself:
@@ -117,17 +116,25 @@ def benign_conversation(
         for exchange in rng.sample(context, min(len(context), rng.randint(0, 2))):
             exchanges.insert(rng.randint(int(spec.opens_itself), len(exchanges)), exchange)
     core = [realise(exchange, rng=rng, slots=slots) for exchange in exchanges]
-    first, second = ("A", "B") if rng.random() < 0.7 else ("B", "A")
-    opening: list[Turn] = []
-    closing: list[Turn] = []
-    if not spec.opens_itself and rng.random() < 0.8:
-        opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
-    if swappable and rng.random() < 0.6:
-        closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first})
-    turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
+    keys: list[str] = []
+    if spec.filler == "smalltalk":
+        real = Background(background, roles=("A", "B"), rng=rng)
+        turns = weave(core, background=real.take, length=length, rng=rng, lead=0 if spec.opens_itself else 2)
+        keys = real.keys
+    else:
+        turns = _support_chat(core, filler=spec.filler, length=length, rng=rng, slots=slots)
     return Conversation(
         id=conversation_id,
         label=0,
         messages=to_messages(turns, speakers=speakers, rng=rng),
-        extra=dict(extra or {}),
+        extra=with_background(extra, keys),
     )
+
+
+def _support_chat(core: list[list[Turn]], *, filler: str, length: int, rng: random.Random, slots: Slots) -> list[Turn]:
+    """A counsellor's or a safety team's chat: their own scripted talk between the core exchanges."""
+    padding = Deck(load_banks()[filler], rng)
+    turns = assemble(
+        core, opening=[], closing=[], filler=lambda: realise(padding.draw(), rng=rng, slots=slots), length=length, rng=rng
+    )
+    return turns

@@ -19,18 +19,22 @@ from federation.data.synthetic.phrases import SLOTS
 from federation.data.synthetic.style import surface
 from federation.data.types import Message
 
-__all__ = ["Deck", "Slots", "Speaker", "Turn", "assemble", "clock", "new_author", "realise", "to_messages"]
+__all__ = ["Deck", "Slots", "Speaker", "Turn", "assemble", "clock", "new_author", "realise", "to_messages", "weave"]
 
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """A line once its phrasing is chosen: role, canonical text, indicator codes."""
+    """A line once its phrasing is chosen: role, canonical text, indicator codes.
+
+    ``real`` lines come from a real chat (the background) and keep their writer's own text.
+    """
 
     role: str
     text: str
     codes: tuple[str, ...] = ()
+    real: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,25 +136,14 @@ def assemble(
     list of Turn
         Exactly ``length`` turns.
     """
-    blocks = [list(block) for block in core if block]
-    frame = len(opening) + len(closing)
-
-    def used() -> int:
-        return frame + sum(len(block) for block in blocks)
-
-    if used() > length:
-        blocks = [block[:2] for block in blocks]
-    while used() > length and len(blocks) > 1:
-        coded = [i for i, block in enumerate(blocks) if any(turn.codes for turn in block)]
-        droppable = [i for i in range(len(blocks)) if i not in coded or len(coded) > 1]
-        del blocks[rng.choice(droppable)]
-    if used() > length:
+    blocks = _fit(core, room=length - len(opening) - len(closing), rng=rng)
+    used = sum(len(block) for block in blocks)
+    if used + len(opening) + len(closing) > length:
         opening, closing = opening[:1], []
-        frame = len(opening)
-    if used() > length:
-        opening, frame = [], 0
+    if used + len(opening) > length:
+        opening = []
     gaps: list[list[Turn]] = [[] for _ in range(len(blocks) + 1)]
-    budget = length - used()
+    budget = length - used - len(opening) - len(closing)
     while budget > 0:
         block = filler()[:budget]
         gaps[rng.randrange(len(gaps))].extend(block)
@@ -161,6 +154,58 @@ def assemble(
         turns.extend(block)
     turns.extend(gaps[-1])
     turns.extend(closing)
+    return turns[:length]
+
+
+def _fit(core: Sequence[list[Turn]], *, room: int, rng: random.Random) -> list[list[Turn]]:
+    """The core blocks, in order, cut down to fit ``room`` turns where they can.
+
+    Blocks are first cut to their first two lines, then dropped at random, keeping at least
+    one block that carries indicator codes if any did.
+    """
+    blocks = [list(block) for block in core if block]
+
+    def used() -> int:
+        return sum(len(block) for block in blocks)
+
+    if used() > room:
+        blocks = [block[:2] for block in blocks]
+    while used() > room and len(blocks) > 1:
+        coded = [i for i, block in enumerate(blocks) if any(turn.codes for turn in block)]
+        droppable = [i for i in range(len(blocks)) if i not in coded or len(coded) > 1]
+        del blocks[rng.choice(droppable)]
+    return blocks
+
+
+def weave(
+    core: Sequence[list[Turn]],
+    *,
+    background: Callable[[int], list[Turn]],
+    length: int,
+    rng: random.Random,
+    lead: int = 2,
+) -> list[Turn]:
+    """Insert ``core`` blocks (in order, fitted as by :func:`assemble`) into real background turns.
+
+    ``background(n)`` returns the next ``n`` real turns; they keep their order and the
+    first ``lead`` of them open the conversation (when there is room), as a real chat's
+    greeting would.
+
+    Returns
+    -------
+    list of Turn
+        Exactly ``length`` turns.
+    """
+    blocks = _fit(core, room=length, rng=rng)
+    budget = max(0, length - sum(len(block) for block in blocks))
+    real = background(budget)
+    start = min(lead, budget)
+    cuts = sorted(rng.randint(start, budget) for _ in blocks)
+    turns = list(real[:start])
+    for block, begin, end in zip(blocks, [start, *cuts], cuts):
+        turns.extend(real[begin:end])
+        turns.extend(block)
+    turns.extend(real[cuts[-1] if cuts else start :])
     return turns[:length]
 
 
@@ -192,7 +237,7 @@ def to_messages(turns: Sequence[Turn], *, speakers: Mapping[str, Speaker], rng: 
         messages.append(
             Message(
                 author=speaker.author,
-                text=surface(turn.text, cum_weights=cumulative[turn.role], rng=rng),
+                text=turn.text if turn.real else surface(turn.text, cum_weights=cumulative[turn.role], rng=rng),
                 time=time,
                 indicators=turn.codes if speaker.annotated else (),
             )

@@ -5,7 +5,11 @@ Nodes differ the way real partners do. A *hotline* holds chats reported by young
 seized benign chats, a cleaner transcribed style); a *platform* holds a moderation sample
 that is mostly benign, with many hard negatives and fast sextortion-style grooming. Node
 sizes follow a Dirichlet(``size_skew``) draw and each node's positive rate a Beta draw
-around its kind's rate (``label_skew``), see :mod:`federation.data.partition`.
+around its kind's rate (``label_skew``), see :mod:`federation.data.partition`. Rates are
+plausible base rates: platforms about 2% (a moderation sample), hotlines and police higher
+(their chats were reported or seized). Every conversation is built on real chit-chat from
+the chitchat corpus (:mod:`.background`), and a share of each kind's benign conversations
+are real chats as they are.
 
 Output is a pure function of the settings and node kinds: every random draw comes from a
 generator seeded by ``(seed, stream, node index)``, never from global state or ``hash()``,
@@ -26,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from federation.data.chitchat import background_pool
 from federation.data.partition import dirichlet_sizes, skewed_rate
 from federation.data.records import write_jsonl
+from federation.data.synthetic.background import real_chat
 from federation.data.synthetic.benign import benign_conversation
 from federation.data.synthetic.grooming import TEMPOS, grooming_conversation, tempo_length
 from federation.data.synthetic.style import persona_weights
@@ -47,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 NODE_KINDS: tuple[str, ...] = ("hotline", "police", "platform")
 MANIFEST = "manifest.json"
 TEST_FILE = "test.jsonl"
@@ -146,11 +152,13 @@ class KindProfile:
     benign_mean_length: float
     #: shift of every writer towards the canonical form (transcribed case files)
     formality: float
+    #: share of the benign conversations that are real chats as they are (no scripted content)
+    real_share: float
 
 
 KIND_PROFILES: dict[str, KindProfile] = {
     "hotline": KindProfile(
-        positive_rate=0.45,
+        positive_rate=0.30,
         tempo_weights=(0.25, 0.35, 0.4),
         scenarios=(
             ("teen_peers", 0.26),
@@ -167,9 +175,10 @@ KIND_PROFILES: dict[str, KindProfile] = {
         child_persona="teen",
         benign_mean_length=33.0,
         formality=0.0,
+        real_share=0.25,
     ),
     "police": KindProfile(
-        positive_rate=0.35,
+        positive_rate=0.25,
         tempo_weights=(0.1, 0.25, 0.65),
         scenarios=(
             ("adult_dating", 0.24),
@@ -185,9 +194,10 @@ KIND_PROFILES: dict[str, KindProfile] = {
         child_persona="teen",
         benign_mean_length=42.0,
         formality=0.35,
+        real_share=0.3,
     ),
     "platform": KindProfile(
-        positive_rate=0.10,
+        positive_rate=0.02,
         tempo_weights=(0.5, 0.3, 0.2),
         scenarios=(
             ("gaming_trade", 0.24),
@@ -204,6 +214,7 @@ KIND_PROFILES: dict[str, KindProfile] = {
         child_persona="gamer",
         benign_mean_length=32.0,
         formality=0.0,
+        real_share=0.5,
     ),
 }
 
@@ -222,7 +233,9 @@ def _clip(length: int, settings: SynthSettings) -> int:
     return min(settings.max_messages, max(settings.min_messages, length))
 
 
-def _one(kind: str, *, label: int, conversation_id: str, settings: SynthSettings, rng: random.Random) -> Conversation:
+def _one(
+    kind: str, *, label: int, conversation_id: str, settings: SynthSettings, rng: random.Random, pool: Sequence[Conversation]
+) -> Conversation:
     profile = KIND_PROFILES[kind]
     weights = partial(persona_weights, formality=profile.formality)
     if label:
@@ -236,23 +249,33 @@ def _one(kind: str, *, label: int, conversation_id: str, settings: SynthSettings
             groomer_persona=persona,
             groomer_weights=weights(persona),
             child_weights=weights(profile.child_persona),
+            background=pool,
             extra={"synthetic": {"kind": kind, "scenario": f"grooming_{tempo}"}},
         )
-    scenario = _pick(profile.scenarios, rng)
     # Gamma with shape 1.7: mean benign_mean_length, sd 0.77 * mean, near PANC's 36 +- 25.
-    length = round(rng.gammavariate(1.7, profile.benign_mean_length / 1.7))
+    length = _clip(round(rng.gammavariate(1.7, profile.benign_mean_length / 1.7)), settings)
+    if rng.random() < profile.real_share:
+        return real_chat(conversation_id, pool=pool, length=length, rng=rng, extra={"kind": kind})
+    scenario = _pick(profile.scenarios, rng)
     return benign_conversation(
         conversation_id=conversation_id,
         scenario=scenario,
-        length=_clip(length, settings),
+        length=length,
         rng=rng,
         weights=weights,
+        background=pool,
         extra={"synthetic": {"kind": kind, "scenario": scenario}},
     )
 
 
 def generate_conversations(
-    kinds: Sequence[str], *, positive_rate: float | None, prefix: str, settings: SynthSettings, rng: random.Random
+    kinds: Sequence[str],
+    *,
+    positive_rate: float | None,
+    prefix: str,
+    settings: SynthSettings,
+    rng: random.Random,
+    pool: Sequence[Conversation],
 ) -> list[Conversation]:
     """Conversations for the given kinds, one per entry of ``kinds``, in a shuffled order.
 
@@ -267,6 +290,9 @@ def generate_conversations(
         Conversation ids are ``{prefix}-{index:05d}``; ids say nothing about the label.
     settings, rng
         Length limits, and the source of randomness.
+    pool
+        Real chats every conversation is built on (see :mod:`.background`); never a
+        reserved one.
     """
     count = len(kinds)
     if positive_rate is None:
@@ -278,7 +304,7 @@ def generate_conversations(
         labels = [1] * positives + [0] * (count - positives)
     rng.shuffle(labels)
     return [
-        _one(kind, label=label, conversation_id=f"{prefix}-{index:05d}", settings=settings, rng=rng)
+        _one(kind, label=label, conversation_id=f"{prefix}-{index:05d}", settings=settings, rng=rng, pool=pool)
         for index, (kind, label) in enumerate(zip(kinds, labels))
     ]
 
@@ -348,8 +374,10 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
 
     Notes
     -----
-    Synthetic data only: no real conversation is read or reproduced, the content is
-    non-explicit, and author ids are random pseudonyms. Files are written atomically.
+    The scripted content is synthetic and non-explicit; the real chit-chat it is woven
+    into comes from the public chitchat corpus, never from its reserved quarter (the
+    nodes' and the test file's parts are disjoint too). Author ids are pseudonyms.
+    Files are written atomically.
     """
     kinds = _check_kinds(node_kinds)
     out_dir = Path(out_dir)
@@ -365,6 +393,7 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
     )
     rates = [skewed_rate(KIND_PROFILES[kind].positive_rate, alpha=settings.label_skew, rng=plan) for kind in kinds]
 
+    node_pool, test_pool = background_pool("nodes"), background_pool("test")
     nodes, texts = [], set()
     for index, (kind, size, rate) in enumerate(zip(kinds, sizes, rates)):
         name = f"node-{index}"
@@ -374,6 +403,7 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
             prefix=f"n{index}",
             settings=settings,
             rng=_rng(settings.seed, _STREAM_NODE, index),
+            pool=node_pool,
         )
         write_jsonl(out_dir / f"{name}.jsonl", conversations)
         texts.update(m.text for c in conversations for m in c.messages)
@@ -382,7 +412,9 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
 
     test_rng = _rng(settings.seed, _STREAM_TEST)
     test_kinds = [test_rng.choice(kinds) for _ in range(settings.test_conversations)]
-    test = generate_conversations(test_kinds, positive_rate=None, prefix="test", settings=settings, rng=test_rng)
+    test = generate_conversations(
+        test_kinds, positive_rate=None, prefix="test", settings=settings, rng=test_rng, pool=test_pool
+    )
     write_jsonl(out_dir / TEST_FILE, test)
     texts.update(m.text for c in test for m in c.messages)
     test_summary = _summary("test", "mixed", TEST_FILE, test)

@@ -8,17 +8,20 @@ sextortion-style escalation in 10 to 25 messages. Slow and medium conversations 
 at an early stage, as chats handed to a helpline or seized by police often do, so that
 not every positive shows every indicator.
 
-Only the groomer's lines carry indicator codes; everything stays non-explicit.
+The stages are woven into a real chit-chat conversation (:mod:`.background`), as the hard
+negatives are, so the two classes share their language. Only the groomer's scripted lines
+carry indicator codes; everything stays non-explicit.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from federation.data.synthetic.background import Background, with_background
 from federation.data.synthetic.bank import load_banks
-from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages
+from federation.data.synthetic.dialogue import Slots, Speaker, Turn, new_author, realise, to_messages, weave
 from federation.data.types import Conversation
 
 __all__ = ["CONTEXTS", "TEMPOS", "grooming_conversation", "plan_stages", "tempo_length"]
@@ -144,6 +147,7 @@ def grooming_conversation(
     groomer_persona: str,
     groomer_weights: tuple[float, ...],
     child_weights: tuple[float, ...],
+    background: Sequence[Conversation],
     extra: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """One grooming conversation of exactly ``length`` messages between a groomer and a child.
@@ -162,7 +166,11 @@ def grooming_conversation(
         The groomer's persona (``adult``, ``teen`` posing as a peer, ``gamer``); picks
         the cover context whose neutral exchanges are mixed in.
     groomer_weights, child_weights
-        Surface-variant weights of each side (see :func:`.style.persona_weights`).
+        Surface-variant weights of each side (see :func:`.style.persona_weights`), for
+        their scripted lines; background lines keep their real writer's text.
+    background
+        Real conversations to weave the stages into (see :mod:`.background`); the keys
+        used are added to ``extra["synthetic"]["background"]``.
     extra
         Extra record keys (e.g. provenance of the synthetic record).
 
@@ -174,37 +182,24 @@ def grooming_conversation(
 
     Notes
     -----
-    Synthetic only: no real person's words or ids. The content stays at the level of the
+    The scripted lines are synthetic; the background is public real chit-chat (never a
+    reserved conversation) under fresh pseudonyms. The content stays at the level of the
     risk indicators in :mod:`federation.data.indicators` and is never explicit.
     """
-    banks = load_banks()
     slots = Slots(rng)
     speakers = {
         "G": Speaker(author=new_author(rng), weights=groomer_weights, annotated=True),
         "C": Speaker(author=new_author(rng), weights=child_weights),
     }
-    first, second = ("G", "C") if rng.random() < 0.8 else ("C", "G")
-
-    smalltalk = Deck(banks["smalltalk"], rng)
-
-    def filler() -> list[Turn]:
-        roles = {"A": "G", "B": "C"} if rng.random() < 0.5 else {"A": "C", "B": "G"}
-        return realise(smalltalk.draw(), rng=rng, slots=slots, roles=roles)
-
+    real = Background(background, roles=("G", "C"), rng=rng)
     stages = plan_stages(tempo, rng=rng)
     core = _stage_blocks(stages, rng=rng, slots=slots)
     core = _with_context(core, tempo=tempo, persona=groomer_persona, rng=rng, slots=slots)
-    opening: list[Turn] = []
-    closing: list[Turn] = []
-    if stages[0] != "rapport":  # the rapport bank opens with its own greeting
-        opening = realise(rng.choice(banks["open"]), rng=rng, slots=slots, roles={"A": first, "B": second})
-    if rng.random() < 0.6:
-        closing = realise(rng.choice(banks["close"]), rng=rng, slots=slots, roles={"A": second, "B": first})
-    turns = assemble(core, opening=opening, closing=closing, filler=filler, length=length, rng=rng)
+    turns = weave(core, background=real.take, length=length, rng=rng)
     return Conversation(
         id=conversation_id,
         label=1,
         messages=to_messages(turns, speakers=speakers, rng=rng),
         groomer=speakers["G"].author,
-        extra=dict(extra or {}),
+        extra=with_background(extra, real.keys),
     )
