@@ -30,7 +30,7 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("server", "register"): "server.cli:register_command",
     ("server", "run"): "server.cli:run_command",
     ("server", "resume"): "server.cli:resume_command",
-    ("score",): "federation.scoring.cli:score_command",
+    ("score",): "cesagram.score:score_command",
     ("evaluate",): "federation.scoring.cli:evaluate_command",
 }
 
@@ -68,6 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("input", type=Path, nargs="?", help="JSONL or PAN-2012 XML file; with --follow, an optional file of message lines (default: stdin)")
     score.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
     score.add_argument("--follow", action="store_true", help="read messages as JSON lines on stdin; warn as they come")
+    score.add_argument("--html", type=Path, metavar="FILE", help="also write the review page: one offline HTML file for analysts")
 
     evaluate = commands.add_parser("evaluate", help="analyst: metrics of a model bundle on labelled conversations")
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")

@@ -1,4 +1,4 @@
-"""The run folder's report: ``report.json`` for programs, ``report.md`` and plots for people."""
+"""The run folder's report: ``report.json`` for programs, ``report.md``, plots and ``report.html`` for people."""
 
 from __future__ import annotations
 
@@ -237,6 +237,7 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rounds = report.get("rounds") or []
     if not rounds:
@@ -247,6 +248,7 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
     for key in METRIC_KEYS:
         ax.plot(xs, [entry["metrics"].get(key) for entry in rounds], marker="o", label=key)
     ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("validation metric (aggregated over nodes)")
     ax.set_ylim(0, 1)
     ax.legend()
@@ -261,6 +263,7 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
     for name in names:
         ax.plot(xs, [entry["metrics"]["epsilon"].get(name) for entry in rounds], marker="o", label=name)
     ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("epsilon spent (total, RDP)")
     if names:
         ax.legend()
@@ -273,10 +276,17 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
 
 
 def write_report(report: dict[str, Any], run_dir: Path) -> None:
-    """Write report.json, report.md and the plots into the run folder."""
+    """Write report.json, report.md, the plots and report.html (all of them inline) into the run folder."""
+    from federation.pages.report_page import report_page
+    from federation.report_figures import plot_comparison, plot_participation
+
     atomic_write_json(run_dir / "report.json", report)
-    atomic_write_text(run_dir / "report.md", report_markdown(report))
+    markdown = report_markdown(report)
+    atomic_write_text(run_dir / "report.md", markdown)
     plot_rounds(report, run_dir)
+    plot_participation(report, run_dir)
+    plot_comparison(report, run_dir)
+    atomic_write_text(run_dir / "report.html", report_page(report, markdown=markdown, run_dir=run_dir))
 
 
 

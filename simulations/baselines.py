@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from federation.errors import PrivacyBudgetExceeded
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord, RunHistory
 from federation.io import atomic_write_json
-from federation.models.cache import EmbeddingCache, default_cache_path
 from federation.models.features import FeatureSet, build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import load_head_arrays
@@ -33,7 +33,9 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, write_report
 from federation.runconfig import RunSettings
 from federation.training import evaluate, train, train_with_ledger
+from simulations.encoding import run_cache
 from simulations.prepare import prepare_data
+from simulations.progress import BarsFactory, no_bars
 from simulations.settings import plain, run_settings
 
 log = logging.getLogger(__name__)
@@ -93,11 +95,13 @@ def train_party(
     history: RunHistory,
     *,
     evaluate_each_round: bool = True,
+    on_round: Callable[[], None] | None = None,
 ) -> tuple[Any, ScoreHistogram | None]:
     """Train one party for the run's rounds with the shared training function; record each round.
 
     The validation split is scored after every round (for the per-round report) or, when
     only the final model matters, after the last one (to choose its threshold).
+    ``on_round`` is called after each round trained (a progress bar's step).
     """
     head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
@@ -137,6 +141,8 @@ def train_party(
             history.notes.append(f"{party.name} round {server_round}: {error}")
             break
         load_head_arrays(head, result.arrays)
+        if on_round is not None:
+            on_round()
         record.rounds.append(server_round)
         record.steps += result.steps
         record.train_seconds += result.seconds
@@ -166,14 +172,21 @@ def train_party(
     return head, histogram
 
 
-def run_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def run_baseline(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars) -> dict[str, Any]:
     """``mode=centralized`` or ``mode=local``: train without Flower, write the same report."""
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir, test_path = prepare_data(cfg, run_dir)
     settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=run_dir / "ledgers")
     atomic_write_json(run_dir / "config.json", plain(cfg))
-    report = baseline_report(settings, config=plain(cfg), started=started)
+    with bars() as progress:
+        report = baseline_report(
+            settings,
+            config=plain(cfg),
+            started=started,
+            encode_progress=progress.tracker("encoding texts", unit="texts") if progress else None,
+            train_progress=progress.tracker("training", unit="rounds") if progress else None,
+        )
     write_report(report, run_dir)
     return report
 
@@ -185,11 +198,18 @@ def baseline_report(
     started: float,
     write_bundle: bool = True,
     evaluate_each_round: bool = True,
+    encode_progress: Callable[[int, int], None] | None = None,
+    train_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and assess a baseline; returns the report (also writes the bundle for centralized)."""
+    """Train and assess a baseline; returns the report (also writes the bundle for centralized).
+
+    ``encode_progress`` follows the encoder (MiniLM), ``train_progress`` is told
+    ``(party-rounds trained, party-rounds planned)``; both are for a command's progress bars.
+    """
     run_dir = Path(settings.run_dir)
-    cache = EmbeddingCache(Path(settings.cache_dir) / "embeddings.sqlite" if settings.cache_dir else default_cache_path())
-    encoder = build_encoder(settings.model, cache=cache)
+    encoder = build_encoder(settings.model, cache=run_cache(settings))
+    if encode_progress is not None and hasattr(encoder, "on_progress"):
+        encoder.on_progress = encode_progress
     encode_started = time.perf_counter()
     raw = _load_parties(settings, encoder)
     if settings.mode == "centralized":
@@ -204,9 +224,19 @@ def baseline_report(
     history = RunHistory()
     results = {}
     heads = {}
+    planned, trained = len(parties) * settings.rounds, 0
+
+    def step() -> None:
+        nonlocal trained
+        trained += 1
+        if train_progress is not None:
+            train_progress(trained, planned)
+
+    if train_progress is not None:
+        train_progress(0, planned)
     for party in parties:
         head, histogram = train_party(
-            party, settings, encoder.dim, run_dir / "ledgers", history, evaluate_each_round=evaluate_each_round
+            party, settings, encoder.dim, run_dir / "ledgers", history, evaluate_each_round=evaluate_each_round, on_round=step
         )
         threshold = histogram.best_threshold(beta=0.5) if histogram is not None else 0.5
         results[party.name] = assess(head, test, threshold=threshold, rule=rule)

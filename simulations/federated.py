@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ from omegaconf import DictConfig
 from federation.io import atomic_write_json
 from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
-from federation.report import report_markdown
+from federation.report import write_report
 from federation.runconfig import PrivacySettings, RunSettings
 from federation.flower_processes import write_app_dir
 from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
+from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
+from simulations.progress import BarsFactory, no_bars
 from simulations.settings import plain, run_settings
 
 
@@ -49,13 +52,19 @@ def last_error(log_path: Path) -> str:
     return ""
 
 
-def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Run the ServerApp and ClientApps under Flower's simulation runtime; return the report."""
+def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars) -> dict[str, Any]:
+    """Run the ServerApp and ClientApps under Flower's simulation runtime; return the report.
+
+    The texts are encoded first, here, with a progress bar (:mod:`simulations.encoding`);
+    ``bars`` opens the progress bars of the command that launched the run.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir, test_path = prepare_data(cfg, run_dir)
     ledger_dir = Path(str(cfg.federation.ledger_dir)) if cfg.federation.get("ledger_dir") else run_dir / "ledgers"
     settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=ledger_dir)
     ensure_ledgers(settings)
+    with bars() as progress:
+        ahead = encode_ahead(settings, on_progress=progress.tracker("encoding texts", unit="texts") if progress else None)
     atomic_write_json(run_dir / "config.json", plain(cfg))
     app_dir = write_app_dir(run_dir / ".flower-app", settings.to_flat())
     resources = SimulationResources(
@@ -78,15 +87,31 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise RuntimeFailure(f"the federated run failed{last_error(run_dir / 'flower.log')}; see {run_dir / 'flower.log'}")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report.setdefault("timing", {})["wall_including_runtime"] = time.perf_counter() - started
+    if ahead is not None:
+        report["timing"]["encoding_before_start"] = ahead["seconds"]
     if cfg.get("compare_baselines", False):
-        report["comparison"] = compare_with_baselines(settings, report, config=plain(cfg))
-    atomic_write_json(report_path, report)
-    (run_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
+        with bars() as progress:
+            report["comparison"] = compare_with_baselines(
+                settings,
+                report,
+                config=plain(cfg),
+                progress=progress.tracker("training baselines", unit="rounds") if progress else None,
+            )
+    write_report(report, run_dir)  # again: the comparison is new (report.md, report.html and its figure)
     return report
 
 
-def compare_with_baselines(settings: RunSettings, report: dict[str, Any], *, config: dict[str, Any]) -> dict[str, Any]:
-    """Centralized non-private and local-only baselines on the same data, against this run's test F0.5."""
+def compare_with_baselines(
+    settings: RunSettings,
+    report: dict[str, Any],
+    *,
+    config: dict[str, Any],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Centralized non-private and local-only baselines on the same data, against this run's test F0.5.
+
+    ``progress`` is told ``(rounds trained, rounds planned)`` of each baseline in turn.
+    """
     from simulations.baselines import baseline_report
 
     started = time.perf_counter()
@@ -97,6 +122,7 @@ def compare_with_baselines(settings: RunSettings, report: dict[str, Any], *, con
         started=started,
         write_bundle=False,
         evaluate_each_round=False,
+        train_progress=progress,
     )
     local = baseline_report(
         replace(settings, mode="local", run_dir=str(base / "local")),
@@ -104,6 +130,7 @@ def compare_with_baselines(settings: RunSettings, report: dict[str, Any], *, con
         started=started,
         write_bundle=False,
         evaluate_each_round=False,
+        train_progress=progress,
     )
     federated_f05 = float(report["final"]["f05"])
     centralized_f05 = float(centralized["final"]["f05"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -12,9 +13,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from federation.errors import CesagramError
-from simulations.settings import check_group_overrides
+from simulations.settings import check_group_overrides, node_kinds
 
 log = logging.getLogger(__name__)
+
+#: ``-v`` as the command line gave it (Hydra calls the job without our arguments).
+_VERBOSE = [False]
 
 
 def summary_lines(report: dict, run_dir: Path) -> list[str]:
@@ -39,16 +43,44 @@ def summary_lines(report: dict, run_dir: Path) -> list[str]:
     return lines
 
 
-def run_job(cfg: DictConfig, run_dir: Path) -> float:
-    """One Hydra job: federated, centralized or local; returns the final test F0.5 for sweeps."""
-    if cfg.mode == "federated":
-        from simulations.federated import run_federated
-
-        report = run_federated(cfg, run_dir)
+def header_lines(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """What the user reads first: what runs, on what, under which privacy, and where it is written."""
+    kinds = Counter(node_kinds(cfg))
+    who = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    lines = [
+        f"CESAGRAM-FL {cfg.mode} run: {cfg.federation.nodes} nodes ({who}), {cfg.rounds} rounds, "
+        f"model {cfg.model.name}, {cfg.data.kind} data"
+    ]
+    privacy = cfg.privacy
+    if privacy.mode == "record":
+        lines.append(f"privacy: record-level DP-SGD, epsilon {privacy.epsilon:g} per node at delta {privacy.delta:g}")
+    elif privacy.mode == "central":
+        lines.append(f"privacy: central DP, noise multiplier {privacy.noise_multiplier:g}, clipping norm {privacy.clipping_norm:g}")
     else:
-        from simulations.baselines import run_baseline
+        lines.append("privacy: none (no differential privacy)")
+    lines.append(f"writing to {run_dir} (details in main.log; -v shows them here)")
+    return lines
 
-        report = run_baseline(cfg, run_dir)
+
+def run_job(cfg: DictConfig, run_dir: Path, *, verbose: bool = False) -> float:
+    """One Hydra job: federated, centralized or local; returns the final test F0.5 for sweeps.
+
+    The console gets the header, progress bars, one line per round and the summary; INFO
+    logs go to ``main.log`` only, unless ``verbose``.
+    """
+    from cesagram.console import Bars, quiet_console_logs
+
+    with quiet_console_logs(verbose=verbose):
+        for line in header_lines(cfg, run_dir):
+            print(line, flush=True)
+        if cfg.mode == "federated":
+            from simulations.federated import run_federated
+
+            report = run_federated(cfg, run_dir, bars=Bars)
+        else:
+            from simulations.baselines import run_baseline
+
+            report = run_baseline(cfg, run_dir, bars=Bars)
     for line in summary_lines(report, run_dir):
         print(line, flush=True)
     return float((report.get("final") or {}).get("f05", 0.0))
@@ -58,18 +90,23 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float:
 def hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        return run_job(cfg, run_dir)
+        return run_job(cfg, run_dir, verbose=_VERBOSE[0])
     except CesagramError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    """Hand the remaining arguments to Hydra, as if ``cesagram simulate`` were a Hydra app."""
-    overrides = [a for a in args.hydra_args if not a.startswith("-")]
+    """Hand the remaining arguments to Hydra, as if ``cesagram simulate`` were a Hydra app.
+
+    ``-v`` (before or after ``simulate``) shows the INFO logs on the console too.
+    """
+    hydra_args = [a for a in args.hydra_args if a not in ("-v", "--verbose")]
+    _VERBOSE[0] = bool(getattr(args, "verbose", False)) or len(hydra_args) != len(args.hydra_args)
+    overrides = [a for a in hydra_args if not a.startswith("-")]
     check_group_overrides(overrides)
     saved = sys.argv
-    sys.argv = ["cesagram simulate", *args.hydra_args]
+    sys.argv = ["cesagram simulate", *hydra_args]
     try:
         hydra_main()
     except SystemExit as exit_:

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +34,10 @@ MINILM_NAME = "all-MiniLM-L6-v2"
 MINILM_DEFAULT_MAX_LENGTH = 128
 _WEIGHTS_FILE = "model.safetensors"
 _HASH_CHARS = 12
+
+#: Told ``(texts encoded so far, texts to encode)``: once with 0 before the model runs
+#: (the total excludes cache hits; 0 when every text was cached), then after each batch.
+EncodeProgress = Callable[[int, int], None]
 
 
 @runtime_checkable
@@ -193,6 +197,10 @@ class MiniLMEncoder:
         Token limit per text (chat lines are short; longer ones are truncated). A value
         other than 128 is part of :attr:`id`, since it changes the vectors of long texts.
 
+    on_progress
+        Told how far encoding has got (see :data:`EncodeProgress`), for a command to draw a
+        progress bar; the library itself prints nothing.
+
     Notes
     -----
     Constructing is cheap: the model loads on the first text that misses the cache.
@@ -206,6 +214,7 @@ class MiniLMEncoder:
         cache: EmbeddingCache | None,
         batch_size: int = 64,
         max_length: int = MINILM_DEFAULT_MAX_LENGTH,
+        on_progress: EncodeProgress | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"encoder batch_size must be a positive integer, got {batch_size!r}")
@@ -221,6 +230,7 @@ class MiniLMEncoder:
         self.cache = cache
         self.batch_size = batch_size
         self.max_length = max_length
+        self.on_progress = on_progress
         self._stats = EncoderStats()
         self._id: str | None = None
         self._dim: int | None = None
@@ -299,6 +309,8 @@ class MiniLMEncoder:
                     )
             self._stats.cache_hits += len(vectors)
         missing = [index for index, key in enumerate(keys) if key not in vectors]
+        if self.on_progress is not None:
+            self.on_progress(0, len(missing))
         if missing:
             fresh = self._run_model([distinct[index] for index in missing])
             new_items = {keys[index]: fresh[row] for row, index in enumerate(missing)}
@@ -345,6 +357,8 @@ class MiniLMEncoder:
                 pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
                 out[rows] = pooled.float().numpy()
+                if self.on_progress is not None:
+                    self.on_progress(min(first + self.batch_size, len(order)), len(order))
         self._stats.encoded += len(texts)
         self._stats.encode_seconds += time.perf_counter() - start
         return out

@@ -21,7 +21,9 @@ from federation.data.load import detect_format, read_conversations
 from federation.data.pan12 import read_predators
 from federation.errors import ConfigError, DataError
 from federation.io import atomic_write_text
+from federation.pages.review import review_header, review_page
 from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.encoder import EncodeProgress
 from federation.scoring.evaluation import evaluation_report
 from federation.scoring.follow import StreamScorer, follow
 from federation.scoring.indicators import IndicatorDetector
@@ -67,9 +69,12 @@ def _write(path: Path, text: str) -> None:
         raise DataError(f"{path}: cannot write the output ({error.strerror or type(error).__name__}); check the path") from None
 
 
-def _load(directory: Path) -> tuple[ScoringModel, IndicatorDetector]:
+def _load(directory: Path, *, encode_progress: EncodeProgress | None = None) -> tuple[ScoringModel, IndicatorDetector]:
     model = load_scoring_model(directory, cache=EmbeddingCache(default_cache_path()))
-    return model, IndicatorDetector.for_encoder(model.encoder)
+    detector = IndicatorDetector.for_encoder(model.encoder)  # its prototypes are encoded without a bar
+    if encode_progress is not None and hasattr(model.encoder, "on_progress"):
+        model.encoder.on_progress = encode_progress
+    return model, detector
 
 
 def _read(path: Path, *, predators: Path | None, reporter: _Reporter) -> ReadResult:
@@ -92,24 +97,38 @@ def _scored(path: Path, scorer: Scorer, result: ReadResult, reporter: _Reporter)
     return scored
 
 
-def score_command(args: argparse.Namespace) -> int:
-    """``cesagram score --model DIR [INPUT] [--out FILE] [--follow]``.
+def score_command(args: argparse.Namespace, *, encode_progress: EncodeProgress | None = None) -> int:
+    """``cesagram score --model DIR [INPUT] [--out FILE] [--html FILE] [--follow]``.
 
     Without ``--follow``: one JSON line per conversation of INPUT (JSONL or PAN-2012 XML)
-    on stdout or in ``--out``. With ``--follow``: messages as JSON lines on stdin (or
-    INPUT), a warning line the moment a conversation's warning is raised.
+    on stdout or in ``--out``, and with ``--html`` the review page of the same records.
+    With ``--follow``: messages as JSON lines on stdin (or INPUT), a warning line the
+    moment a conversation's warning is raised. ``encode_progress`` follows the encoding
+    of INPUT's texts (for the command's progress bar).
     """
     if args.follow:
+        if getattr(args, "html", None) is not None:
+            raise ConfigError("--html writes the review page of a scored file; it cannot be combined with --follow")
         return _follow(args)
     if args.input is None:
         raise ConfigError(
             "score needs INPUT (a JSONL or PAN-2012 XML file), or --follow to read messages from stdin"
         )
-    model, detector = _load(args.model)
+    model, detector = _load(args.model, encode_progress=encode_progress)
     reporter = _Reporter()
     result = _read(args.input, predators=None, reporter=reporter)
     scored = _scored(args.input, Scorer(model, detector=detector), result, reporter)
-    lines = "".join(json.dumps(s.to_record(), ensure_ascii=False) + "\n" for s in scored.scores)
+    records = [s.to_record() for s in scored.scores]
+    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    if getattr(args, "html", None) is not None:
+        # The page embeds these very records: its numbers are the JSON lines' numbers.
+        page = review_page(
+            records=records,
+            conversations=result.conversations,
+            header=review_header(model, name=str(args.model)),
+            source=str(args.input),
+        )
+        _write(args.html, page)
     if args.out is not None:
         _write(args.out, lines)
     else:

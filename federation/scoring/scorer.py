@@ -52,6 +52,9 @@ class ConversationScore:
         Author id most likely to be the groomer (flagged conversations only).
     evidence
         Up to a handful of lines, heaviest first.
+    window_scores
+        The window score after each scored message (entry ``t - 1``: the window ending at
+        message ``t``); ``score`` is their maximum. Pages draw the risk strip from these.
     """
 
     id: str
@@ -59,6 +62,7 @@ class ConversationScore:
     alert_at: int | None
     suspect: str | None
     evidence: tuple[EvidenceLine, ...]
+    window_scores: tuple[float, ...] = ()
 
     @property
     def alert(self) -> bool:
@@ -66,7 +70,7 @@ class ConversationScore:
         return self.alert_at is not None
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON line: ``{"id", "score", "alert", "alert_at", "suspect", "evidence"}``."""
+        """The JSON line: ``{"id", "score", "alert", "alert_at", "suspect", "evidence", "window_scores"}``."""
         return {
             "id": self.id,
             "score": round(self.score, _DIGITS),
@@ -74,6 +78,7 @@ class ConversationScore:
             "alert_at": self.alert_at,
             "suspect": self.suspect,
             "evidence": [line.to_record() for line in self.evidence],
+            "window_scores": [round(value, _DIGITS) for value in self.window_scores],
         }
 
 
@@ -146,6 +151,7 @@ class Scorer:
                     alert_at=alert_at,
                     suspect=explanation.suspect,
                     evidence=explanation.evidence,
+                    window_scores=tuple(float(value) for value in scores),
                 )
             )
         logger.debug("scored %d conversations (%d flagged)", len(results), sum(r.suspect is not None for r in results))

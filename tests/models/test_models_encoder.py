@@ -152,3 +152,14 @@ def test_cached_vector_of_wrong_length_is_reported(tmp_path: Path) -> None:
     cache.put_many(encoder.id, {text_key("hello"): np.ones(5, np.float32)})
     with pytest.raises(DataError, match="delete it to rebuild"):
         encoder.encode(["hello"])
+
+
+def test_progress_is_reported_per_batch_and_excludes_cache_hits(tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    texts = [f"message number {i}" for i in range(10)]
+    encoder = MiniLMEncoder(cache=EmbeddingCache(tmp_path / "emb.sqlite"), batch_size=4, on_progress=lambda d, t: calls.append((d, t)))
+    encoder.encode(texts)
+    assert calls == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    calls.clear()
+    encoder.encode([*texts[:5], "one new line"])  # five cached, one to encode
+    assert calls == [(0, 1), (1, 1)]

@@ -243,7 +243,7 @@ def test_two_rounds_with_tls_and_authentication_and_a_node_killed_mid_run(federa
     round_one = [e for e in _run_entries(federation.ledger(name), report["run_id"]) if e.round == 1]
     assert report["privacy"]["nodes"][name]["epsilon"] == pytest.approx(round_one[0].epsilon_after, rel=1e-12)
     assert f"node {name}: trained in rounds [1], missed [2]" in output
-    for relative in ("report.md", "checkpoint.npz", "model/weights.safetensors", "run.json", "config.json"):
+    for relative in ("report.md", "report.html", "checkpoint.npz", "model/weights.safetensors", "run.json", "config.json"):
         assert (run_dir / relative).is_file(), relative
 
 

@@ -26,7 +26,7 @@ from federation.scoring import (
     true_predators,
 )
 
-KEYS = ["id", "score", "alert", "alert_at", "suspect", "evidence"]
+KEYS = ["id", "score", "alert", "alert_at", "suspect", "evidence", "window_scores"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,9 @@ def test_scores_and_alerts_are_the_assessments(ngram_bundle, scored) -> None:  #
     for score, per_message in zip(result.scores, expected, strict=True):
         assert score.score == pytest.approx(float(per_message.max()), abs=1e-6)
         assert score.alert_at == warning_at(per_message, threshold=model.threshold, k=model.rule.k, last=model.rule.last)
+        record = score.to_record()
+        assert record["window_scores"] == pytest.approx(per_message.tolist(), abs=1e-6)
+        assert record["score"] == max(record["window_scores"])
 
 
 def test_suspect_and_evidence_only_for_flagged_and_well_formed(scored) -> None:  # noqa: ANN001

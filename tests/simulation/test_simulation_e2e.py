@@ -58,6 +58,10 @@ def test_small_federation_report_ledgers_and_continued_spend(tmp_path: Path) -> 
     lines = first.stdout.splitlines()
     assert sum(line.startswith("round ") for line in lines) == 2
     assert f"run folder: {run1}" in lines[-1]
+    assert lines[0].startswith("CESAGRAM-FL federated run: 3 nodes")
+    # A quiet console: the header, one line per round, the summary; INFO logs only in main.log.
+    assert len(lines) + len(first.stderr.splitlines()) <= 30, first.stdout + first.stderr
+    assert not any("[INFO]" in line for line in lines) and "[INFO]" in (run1 / "main.log").read_text()
     assert runtime_processes_of(run1) == []
 
     report = json.loads((run1 / "report.json").read_text())
@@ -76,7 +80,7 @@ def test_small_federation_report_ledgers_and_continued_spend(tmp_path: Path) -> 
         assert node["kind"] in ("hotline", "police", "platform")
         assert set(report["communication"][name]) == {"1", "2"}
         assert report["communication"][name]["1"]["sent_bytes"] > 0
-    for relative in ("report.md", "metrics.png", "epsilon.png", "model/weights.safetensors", "model/model.json", "model/MODEL_CARD.md"):
+    for relative in ("report.md", "report.html", "metrics.png", "epsilon.png", "participation.png", "model/weights.safetensors", "model/model.json", "model/MODEL_CARD.md"):
         assert (run1 / relative).is_file(), relative
 
     # The report's epsilon is what each ledger records, and what one accountant over its steps gives.
