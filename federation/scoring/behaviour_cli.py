@@ -72,13 +72,25 @@ def _example(result: CaseResult, threshold: float) -> list[str]:
         )
     else:
         head.append(f"  score {original.score:.3f} -> {perturbed.score:.3f}, expected {case.expect}")
-    return head + _shown([f"    {line}" for line in _changes(_lines(case.original), _lines(case.perturbed))])
+    return head + _shown([f"    {line}" for line in _changes(case.original, case.perturbed)])
 
 
-def _changes(before: list[str], after: list[str]) -> list[str]:
+def _changes(original: Conversation, perturbed: Conversation) -> list[str]:
     """The changed lines: ``-`` old, ``+`` new, pair by pair when no line was added."""
-    if len(before) == len(after):
-        return [line for old, new in zip(before, after, strict=True) if old != new for line in (f"- {old}", f"+ {new}")]
+    before, after = _lines(original), _lines(perturbed)
+    if len(before) != len(after):
+        return _diff(before, after)
+    renamed = {
+        old.author: new.author for old, new in zip(original.messages, perturbed.messages, strict=True) if old.author != new.author
+    }
+    lines = [f"speakers renamed: {', '.join(f'{a} -> {b}' for a, b in renamed.items())}"] if renamed else []
+    for old, new in zip(original.messages, perturbed.messages, strict=True):
+        if old.text != new.text or (old.author != new.author and not renamed):
+            lines += [f"- {old.author}: {old.text}", f"+ {new.author}: {new.text}"]
+    return lines
+
+
+def _diff(before: list[str], after: list[str]) -> list[str]:
     return [
         f"{line[0]} {line[1:]}"
         for line in difflib.unified_diff(before, after, lineterm="", n=0)

@@ -269,3 +269,25 @@ def test_behaviour_takes_no_input_and_evaluate_needs_one(ngram_bundle, capsys) -
         main(["evaluate", "--model", str(ngram_bundle.model)])
     assert stop.value.code == 2
     assert "--behaviour" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("broken", "named"),
+    [
+        (lambda text: text.replace('"c: oh thanks, took me ages"', '"child oh thanks"'), "grooming.contact[0]"),
+        (lambda text: text.replace("{c_name}, your", "{kid}, your"), "unknown slots"),
+        (lambda text: text.replace("arcs:\n", "arcs:\n  broken: [nowhere]\n"), "unknown stage 'nowhere'"),
+        (lambda text: text + "\n  - [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_broken_templates_are_one_line_errors(tmp_path: Path, broken, named: str) -> None:  # noqa: ANN001
+    from federation.behaviour.templates import templates_folder
+    from federation.errors import ConfigError
+
+    source = templates_folder()
+    (tmp_path / "slots.yaml").write_text((source / "slots.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "exchanges.yaml").write_text(broken((source / "exchanges.yaml").read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_templates(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and "exchanges.yaml" in message and named in message
