@@ -102,7 +102,11 @@ class SuiteResult:
         return sorted(failed, key=lambda r: r.case.real)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"capabilities": {NAME: {"cases", "passed", "pass_rate", "tests", "failed"}}, ...}``."""
+        """The JSON form: ``{"capabilities": {NAME: {"cases", "passed", "pass_rate", "tests", "failed", "failed_scores"}}, ...}``.
+
+        ``failed`` lists the failing case ids; ``failed_scores`` gives each one's conversation
+        score before and after the edit (``null`` after for minimum functionality).
+        """
         capabilities: dict[str, Any] = {}
         for capability in CAPABILITIES:
             results = [r for r in self.results if r.case.capability == capability]
@@ -118,6 +122,11 @@ class SuiteResult:
                 "pass_rate": round(passed / len(results), 4) if results else None,
                 "tests": tests,
                 "failed": [r.case.id for r in results if not r.passed],
+                "failed_scores": {
+                    r.case.id: [round(r.original.score, 6), None if r.perturbed is None else round(r.perturbed.score, 6)]
+                    for r in results
+                    if not r.passed
+                },
             }
         return {
             "capabilities": capabilities,
@@ -180,7 +189,8 @@ def run_behaviour_suite(
     Parameters
     ----------
     head, encoder
-        The trained head and the encoder it reads (give it the embedding cache).
+        The trained head (put in eval mode, as a loaded bundle's is) and the encoder it
+        reads (give it the embedding cache, so that later runs encode nothing again).
     spec
         The run's model spec (``max_messages``).
     threshold, rule
@@ -201,5 +211,6 @@ def run_behaviour_suite(
     meta = BundleMeta(
         spec=spec, encoder_id=encoder.id, dim_in=encoder.dim, threshold=float(threshold), rule=rule, provenance={}
     )
+    # No bundle folder yet: the scorer reads only the head, the encoder and the meta.
     model = ScoringModel(directory=Path("."), meta=meta, head=head.eval(), encoder=encoder)
     return run_suite(model, build_cases(real_negatives), skipped=skipped).to_dict()

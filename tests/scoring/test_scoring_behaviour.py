@@ -234,6 +234,7 @@ def test_command_prints_rates_and_a_failing_example_and_writes_json(ngram_bundle
         assert isinstance(counts["cases"], int) and counts["cases"] >= 48
         assert 0 <= counts["passed"] <= counts["cases"]
         assert len(counts["failed"]) == counts["cases"] - counts["passed"]
+        assert set(counts["failed_scores"]) == set(counts["failed"])
         words = name.replace("_", " ")
         assert f"{words}: {counts['passed']}/{counts['cases']} passed" in printed
         if counts["failed"]:
