@@ -57,7 +57,7 @@ def _example(result: CaseResult, threshold: float) -> list[str]:
     head = [f"  {case.id}: {case.description}"]
     if case.perturbed is None:
         verdict = "flagged" if original.flagged else "not flagged"
-        head.append(f"  score {original.score:.3f} against threshold {threshold:.3f}: {verdict}, expected {case.expect.replace('_', ' ')}")
+        head.append(f"  score {original.score:.4g} against threshold {threshold:.4g}: {verdict}, expected {case.expect.replace('_', ' ')}")
         if case.real:
             head.append("  (a reserved real conversation: its text is not shown)")
             return head
@@ -67,11 +67,11 @@ def _example(result: CaseResult, threshold: float) -> list[str]:
         return head
     if case.expect == "same":
         head.append(
-            f"  original score {original.score:.3f} (flagged {original.flagged}, warned {original.warned}); "
-            f"edited {perturbed.score:.3f} (flagged {perturbed.flagged}, warned {perturbed.warned})"
+            f"  original score {original.score:.4g} (flagged {original.flagged}, warned {original.warned}); "
+            f"edited {perturbed.score:.4g} (flagged {perturbed.flagged}, warned {perturbed.warned})"
         )
     else:
-        head.append(f"  score {original.score:.3f} -> {perturbed.score:.3f}, expected {case.expect}")
+        head.append(f"  score {original.score:.4g} -> {perturbed.score:.4g}, expected {case.expect}")
     return head + _shown([f"    {line}" for line in _changes(case.original, case.perturbed)])
 
 
