@@ -292,3 +292,19 @@ def test_broken_templates_are_one_line_errors(tmp_path: Path, broken, named: str
         load_templates(tmp_path)
     message = str(error.value)
     assert "\n" not in message and "exchanges.yaml" in message and named in message
+
+
+def test_without_the_chitchat_corpus_the_real_test_is_skipped_and_said(ngram_bundle, tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    from federation.data import chitchat
+    from federation.errors import DataError
+
+    def missing(conversations=None):  # noqa: ANN001, ANN202
+        raise DataError("the real benign chats are missing: the package chitchat-dataset is not installed")
+
+    monkeypatch.setattr(chitchat, "real_negative_set", missing)
+    out = tmp_path / "behaviour.json"
+    assert main(["evaluate", "--model", str(ngram_bundle.model), "--behaviour", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert "ordinary_real" not in figures["capabilities"]["minimum_functionality"]["tests"]
+    assert figures["skipped"] and figures["skipped"][0].startswith("ordinary_real: ")
+    assert "skipped: ordinary_real" in capsys.readouterr().out
