@@ -32,6 +32,7 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("server", "resume"): "server.cli:resume_command",
     ("score",): "cesagram.score:score_command",
     ("evaluate",): "federation.scoring.cli:evaluate_command",
+    ("evaluate", "--behaviour"): "federation.scoring.behaviour_cli:behaviour_command",
 }
 
 
@@ -72,9 +73,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="analyst: metrics of a model bundle on labelled conversations")
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle folder (a run's model/)")
-    evaluate.add_argument("input", type=Path, help="labelled JSONL or PAN-2012 XML file")
+    evaluate.add_argument("input", type=Path, nargs="?", help="labelled JSONL or PAN-2012 XML file (none with --behaviour)")
     evaluate.add_argument("--predators", type=Path, help="PAN-2012 ground truth: predator author ids")
     evaluate.add_argument("--out", type=Path, help="also write the metrics as JSON here")
+    evaluate.add_argument("--behaviour", action="store_true", help="run the behavioural suite (CheckList) on the bundle instead of a file")
     return parser
 
 
@@ -146,6 +148,8 @@ def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]
 
 def _handler(args: argparse.Namespace):
     key = tuple(part for part in (args.command, getattr(args, "subcommand", None)) if part)
+    if key == ("evaluate",) and args.behaviour:
+        key = ("evaluate", "--behaviour")
     module_name, func_name = HANDLERS[key].split(":")
     return getattr(importlib.import_module(module_name), func_name)
 
@@ -161,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.hydra_args = argv[split + 1 :]
     else:
         args = parser.parse_args(argv)
+    if args.command == "evaluate" and args.input is None and not args.behaviour:
+        parser.error("evaluate needs INPUT (a labelled JSONL or PAN-2012 XML file), or --behaviour")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
