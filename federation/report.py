@@ -140,6 +140,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines.append("")
         lines += prevalence_lines(final.get("at_prevalence"))
     lines += real_negative_lines(report.get("real_negatives"))
+    lines += behaviour_lines(report.get("behaviour"))
     comparison = report.get("comparison")
     if comparison:
         lines += ["## Against the baselines", ""]
@@ -229,6 +230,17 @@ def real_negative_lines(check: dict[str, Any] | None) -> list[str]:
         f"({check['flagged_rate']:.1%}).",
         "",
     ]
+
+
+def behaviour_lines(suite: dict[str, Any] | None) -> list[str]:
+    """One line with the behavioural suite's pass rate per capability."""
+    capabilities = (suite or {}).get("capabilities")
+    if not capabilities:
+        return []
+    rates = ", ".join(
+        f"{name} {c['passed']}/{c['cases']} ({c['passed'] / c['cases']:.0%})" for name, c in capabilities.items() if c["cases"]
+    )
+    return [f"Behavioural suite (`cesagram evaluate --behaviour`): {rates}.", ""]
 
 
 def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
@@ -330,6 +342,7 @@ def model_card(report: dict[str, Any]) -> str:
     lines += ["", "## Metrics (held-out test set)", ""]
     lines += [f"- {key}: {_fmt(final[key])}" for key in (*METRIC_KEYS, "latency_f1", "speed", "erde5", "erde50") if key in final]
     lines += ["", *prevalence_lines(final.get("at_prevalence")), *real_negative_lines(report.get("real_negatives"))]
+    lines += behaviour_lines(report.get("behaviour"))
     lines += [
         "## Decision threshold",
         "",

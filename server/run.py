@@ -12,6 +12,7 @@ from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
 from federation.assessment import EarlyRule, assess, prevalence_table
+from federation.behaviour import run_behaviour_suite
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.models.features import build_features
@@ -136,6 +137,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     real_negatives = measure_real_negatives(
         head, encoder, threshold=threshold, rule=rule, max_messages=run.model.max_messages
     )
+    behaviour = run_behaviour_suite(head, encoder, spec=run.model, threshold=threshold, rule=rule)
     final_evaluation = time.perf_counter() - evaluation_started
 
     timing = {
@@ -152,7 +154,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         final=final,
         federated_final=federated_final,
         timing=timing,
-        extra={**_deployment_extra(run, recorder, deployment), "real_negatives": real_negatives},
+        extra={**_deployment_extra(run, recorder, deployment), "real_negatives": real_negatives, "behaviour": behaviour},
     )
     write_report(report, run_dir)
     save_bundle(

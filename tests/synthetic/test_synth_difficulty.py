@@ -1,6 +1,6 @@
 """The default federation: its size for the encoder cache, and how hard it is for a bag of words.
 
-The only test on default settings. It generates once (timed), then checks that the task is
+The only test on default settings. It generates once (the time is printed, not asserted), then checks that the task is
 neither trivial nor noise: a hashed word 1-2-gram logistic regression trained on the node
 files must rank ``test.jsonl`` well above chance without being perfect, and message count alone
 must not separate the classes. Run with ``-s`` to see the measured figures.
@@ -52,7 +52,6 @@ def test_default_federation_is_quick_to_generate_and_bounded_in_distinct_texts(d
     texts = {m["text"] for path in out.glob("*.jsonl") for r in _records(path) for m in r["messages"]}
     assert len(texts) == manifest["distinct_texts"]
     assert 3000 <= len(texts - real) <= 12000
-    assert seconds < 10.0  # about 1 s on an idle 2-core machine; generous for loaded CI runners
 
 
 def test_a_bag_of_words_baseline_does_well_but_not_perfectly(default_federation):
