@@ -101,7 +101,7 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     check.add_argument("--batch-size", type=int, help="train.batch_size of the run (default: conf's)")
     check.add_argument("--epochs", type=float, help="train.local_epochs of the run (default: conf's)")
     check.add_argument("--validation-fraction", type=float, help="evaluation.validation_fraction (default: conf's)")
-    check.add_argument("--seed", type=int, default=0, help="the run's seed (it picks the validation split)")
+    check.add_argument("--seed", type=int, default=0, help="split seed when no --ledger (a node splits with the secret beside its ledger)")
 
     start = node_commands.add_parser("start", help="start this node's Flower SuperNode (TLS, authentication)")
     start.add_argument("--superlink", required=True, help="HOST:PORT of the coordinator's SuperLink")
@@ -146,7 +146,9 @@ def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]
     server = commands.add_parser("server", help="coordinator: certificates, SuperLink, production runs")
     server_commands = server.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     certs = server_commands.add_parser("certs", help="create a pilot CA and the SuperLink's TLS certificate")
-    certs.add_argument("dir", type=Path, help="folder for ca.crt, ca.key, superlink.crt, superlink.key")
+    certs.add_argument("dir", type=Path, help="folder for ca.crt, superlink.crt, superlink.key and ca-private/ca.key")
+    certs.add_argument("--encrypt-ca-key", action="store_true", help="encrypt the CA key with a passphrase (asked twice)")
+    certs.add_argument("--ca-passphrase-file", type=Path, help="encrypt the CA key with the passphrase in this file")
     certs.add_argument("--host", action="append", required=True, help="a name or IP nodes dial (repeat for more)")
     certs.add_argument("--valid-days", type=int, default=365)
 

@@ -141,7 +141,11 @@ def node_check_command(args: argparse.Namespace) -> int:
     if status != 0:
         return status
     conversations = read_conversations(Path(args.data), predators=args.predators).conversations
-    train, _ = split_validation(conversations, fraction=args.validation_fraction, seed=args.seed)
+    seed = args.seed
+    secret = secret_path_for(Path(args.ledger)) if args.ledger is not None else None
+    if secret is not None and secret.exists():  # the split the node itself makes (from its secret)
+        seed = policy_from_values({}, secret=read_secret(secret)).split_seed
+    train, _ = split_validation(conversations, fraction=args.validation_fraction, seed=seed)
     if not train:
         raise DataError(f"{args.data}: no conversation left for training after the validation split")
     for line in _planned_spend(args, len(conversations), len(train)):

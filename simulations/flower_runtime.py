@@ -79,6 +79,8 @@ class LocalSuperLink:
             str(self.port),
             "--health-server-address",
             f"127.0.0.1:{self.health_port}",
+            "--control-api-address",  # Flower's older gRPC Control API: loopback, a port of its own
+            f"127.0.0.1:{free_port()}",
             "--disable-runtime-dependency-installation",
         ]
         with open(self.log_path, "ab") as log_file:
