@@ -139,6 +139,12 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     policy.add_argument("--max-evaluations-per-day", type=int, help="evaluate calls answered per UTC day (default 200)")
     policy.add_argument("--max-rounds", type=int, help="longest run (rounds) this node joins (default 100)")
     policy.add_argument("--count-granularity", type=int, help="counts sent are rounded to a multiple of this (default 10)")
+    policy.add_argument(
+        "--histogram-noise",
+        type=float,
+        help="send score histograms under DP: Gaussian noise of this standard deviation per bin, charged to the "
+        "ledger (default 0: off)",
+    )
 
 
 def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]

@@ -68,10 +68,12 @@ REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
         _INT, "coarse", "validation conversations, rounded to count-granularity"
     ),
     ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.HIST_POS): Item(
-        _INT_LIST, "coarse", "score histogram of positive validation conversations, <= max-histogram-bins bins"
+        _INT_LIST, "coarse", "score histogram of positive validation conversations, <= max-histogram-bins bins "
+        "(dp with histogram-noise: Gaussian noise per bin, charged to the ledger)"
     ),
     ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.HIST_NEG): Item(
-        _INT_LIST, "coarse", "score histogram of negative validation conversations, <= max-histogram-bins bins"
+        _INT_LIST, "coarse", "score histogram of negative validation conversations, <= max-histogram-bins bins "
+        "(dp with histogram-noise)"
     ),
     ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.EVAL_SECONDS): Item(
         _FLOAT, "coarse", "wall time of the evaluation, in tenths of a second"

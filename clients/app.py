@@ -20,6 +20,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 
 from clients.local_data import NodeData, node_data
+from federation.privacy.release import release_histograms
 from federation.privacy.node_policy import (
     NodePolicy,
     PolicyDeclined,
@@ -104,17 +105,18 @@ def _error_reply(msg: Message, context: Context, code: int, reason: str) -> Mess
     return Message(Error(code=code, reason=f"{_node_name(context)}: {reason}"), reply_to=msg)
 
 
-def _admit(context: Context, *, evaluation: bool) -> tuple[RunSettings, NodeSettings, NodePolicy]:
-    """Check the request against the node's policy before anything is loaded (or declined)."""
+def _admit(context: Context, *, evaluation: bool) -> tuple[RunSettings, NodeSettings, NodePolicy, int]:
+    """Check the request against the node's policy before anything is loaded; the evaluation's number in the run."""
     run = RunSettings.from_flat(context.run_config)
     node = resolve_node(context.node_config, run)
     policy = node_policy(context)
     check_request(policy, run)
+    call = 0
     if evaluation:
         check_evaluation(policy, run)
         day = datetime.now(timezone.utc).date().isoformat()
-        charge_evaluation(quota_path_for(node.ledger_path), run_id=run.run_id, day=day, policy=policy)
-    return run, node, policy
+        call = charge_evaluation(quota_path_for(node.ledger_path), run_id=run.run_id, day=day, policy=policy)
+    return run, node, policy, call
 
 
 def _load(node: NodeSettings, run: RunSettings, policy: NodePolicy) -> NodeData:
@@ -166,7 +168,7 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
 @_guarded
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on this node's data, under the privacy mode its policy accepts."""
-    run, node, policy = _admit(context, evaluation=False)
+    run, node, policy, _ = _admit(context, evaluation=False)
     data = _load(node, run, policy)
     config = msg.content[ConfigKeys.CONFIG_RECORD]
     server_round = int(config[ConfigKeys.SERVER_ROUND])
@@ -230,7 +232,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     The node's policy bounds the histogram resolution and the number of evaluate calls;
     the loss on the validation split is not sent.
     """
-    run, node, policy = _admit(context, evaluation=True)
+    run, node, policy, call = _admit(context, evaluation=True)
     data = _load(node, run, policy)
     config = msg.content[ConfigKeys.CONFIG_RECORD]
     head = build_head(run.model, dim_in=data.validation.embeddings.shape[1], seed=run.seed)
@@ -238,10 +240,22 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     started = time.perf_counter()
     result = evaluate(head=head, data=data.validation, window=run.model.score_window)
     histogram = ScoreHistogram.from_scores(result.scores, result.labels, bins=run.evaluation.histogram_bins)
+    pos, neg = histogram.to_lists()
+    if policy.histogram_noise > 0:
+        (pos, neg), _ = release_histograms(
+            node.ledger_path,
+            run_id=run.run_id,
+            call=call,
+            counts=(pos, neg),
+            sigma=policy.histogram_noise,
+            cap=node.cap,
+            delta=node.delta,
+            planned_calls=run.rounds + 1,
+        )
     metrics: dict[str, int | float | list[int] | list[float]] = {
         ConfigKeys.NUM_EXAMPLES: coarse_count(int(len(result.labels)), policy),
-        ConfigKeys.HIST_POS: [int(c) for c in histogram.counts_pos],
-        ConfigKeys.HIST_NEG: [int(c) for c in histogram.counts_neg],
+        ConfigKeys.HIST_POS: pos,
+        ConfigKeys.HIST_NEG: neg,
     }
     if ConfigKeys.THRESHOLD in config:
         threshold = float(config[ConfigKeys.THRESHOLD])

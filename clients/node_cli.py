@@ -298,6 +298,7 @@ def policy_from_args(args: argparse.Namespace) -> NodePolicy:
         "max_evaluations_per_day",
         "max_rounds",
         "count_granularity",
+        "histogram_noise",
     ):
         value = getattr(args, flag, None)
         if value is not None:

@@ -80,6 +80,9 @@ class NodePolicy:
     count_granularity
         Counts that leave the node (conversations, positives, examples) are rounded to
         a multiple of this (at least this, when not zero).
+    histogram_noise
+        When > 0, the score histograms leave under DP: Gaussian noise of this standard
+        deviation on every bin, charged to the ledger (:mod:`federation.privacy.release`).
     """
 
     accept_privacy: tuple[str, ...] = ("record",)
@@ -93,6 +96,7 @@ class NodePolicy:
     max_evaluations_per_day: int = 200
     max_rounds: int = 100
     count_granularity: int = 10
+    histogram_noise: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = [mode for mode in self.accept_privacy if mode not in PRIVACY_MODES]
@@ -115,6 +119,8 @@ class NodePolicy:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"node policy {name.replace('_', '-')}={getattr(self, name)!r} must be >= 1")
+        if not 0 <= self.histogram_noise < float("inf"):
+            raise ConfigError(f"node policy histogram-noise={self.histogram_noise!r} must be >= 0 (0: off)")
         if self.max_histogram_bins < 10:
             raise ConfigError(f"node policy max-histogram-bins={self.max_histogram_bins!r} must be >= 10")
 
@@ -145,6 +151,7 @@ class NodePolicy:
             "policy.max-evaluations-per-day": int(self.max_evaluations_per_day),
             "policy.max-rounds": int(self.max_rounds),
             "policy.count-granularity": int(self.count_granularity),
+            "policy.histogram-noise": float(self.histogram_noise),
         }
 
 

@@ -358,3 +358,39 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
     args.allow_test_privacy = True
     assert policy_from_args(args).accept_privacy == ("record", "none")
     assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
+
+
+# -- histograms under DP (opt-in) --------------------------------------------------------------
+def test_rdp_of_a_full_batch_step_is_the_gaussian_mechanism() -> None:
+    from federation.privacy.accounting import ORDERS, rdp_of
+
+    sigma = 4.0
+    assert rdp_of([(sigma, 1.0, 1)]) == pytest.approx(np.asarray(ORDERS) / (2 * sigma**2), rel=1e-9)
+
+
+def test_noised_histograms_are_charged_to_the_ledger(tmp_path: Path) -> None:
+    from federation.privacy.accounting import epsilon_of
+    from federation.privacy.release import evaluation_key
+
+    node = Node(tmp_path / "n", policy=NodePolicy(histogram_noise=5.0))
+    reply = evaluate_handler(message("evaluate"), context(node, run_config()))
+    metrics = reply.content[ConfigKeys.METRICS_RECORD]
+    assert all(isinstance(c, int) and c >= 0 for c in metrics[ConfigKeys.HIST_POS] + metrics[ConfigKeys.HIST_NEG])
+    ledger = PrivacyLedger.open(node.ledger)
+    [entry] = ledger.entries
+    assert (entry.run, entry.round, entry.steps, entry.noise_multiplier, entry.sample_rate) == (
+        evaluation_key("run-1", 5.0), 1, 1, 5.0, 1.0,
+    )  # fmt: skip
+    assert ledger.spent == pytest.approx(epsilon_of([(5.0, 1.0, 1)], delta=1e-5))
+    evaluate_handler(message("evaluate"), context(node, run_config()))
+    assert PrivacyLedger.open(node.ledger).spent == pytest.approx(epsilon_of([(5.0, 1.0, 2)], delta=1e-5))
+
+
+def test_a_noised_histogram_past_the_cap_is_not_sent(tmp_path: Path) -> None:
+    from federation.wire import DECLINED_BUDGET
+
+    node = Node(tmp_path / "n", policy=NodePolicy(histogram_noise=0.5))  # one release costs more than epsilon 8
+    before = node.ledger_bytes()
+    reply = evaluate_handler(message("evaluate"), context(node, run_config()))
+    assert reply.has_error() and reply.error.code == DECLINED_BUDGET and "noised histogram" in reply.error.reason
+    assert node.ledger_bytes() == before
