@@ -134,7 +134,7 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     policy.add_argument("--cache-dir", type=Path, help="the only folder for the embedding cache (default: $CESAGRAM_CACHE_DIR)")
     policy.add_argument("--validation-fraction", type=float, help="share held out for validation (0.05-0.5; default 0.2)")
     policy.add_argument("--max-histogram-bins", type=int, help="finest score histogram sent, bins per class (default 200)")
-    policy.add_argument("--max-latency-bins", type=int, help="bins of the early-warning latency histogram (default 100; same on every node)")
+    policy.add_argument("--max-latency-bins", type=int, help="bins of the early-warning latency histogram (default 200; same on every node)")
     policy.add_argument("--max-evaluations-per-run", type=int, help="evaluate calls answered per run (default 50)")
     policy.add_argument("--max-evaluations-per-day", type=int, help="evaluate calls answered per UTC day (default 200)")
     policy.add_argument("--max-rounds", type=int, help="longest run (rounds) this node joins (default 100)")

@@ -411,11 +411,14 @@ def node_start_command(args: argparse.Namespace) -> int:
 
     Notes
     -----
-    The cap is this node's own: it travels in the SuperNode's ``--node-config``, and the
-    ClientApp trains only while the ledger stays under it, whatever the coordinator's run
-    config says. What leaves the node: model weights after DP training, aggregate metrics
-    (example counts, losses, epsilon spent, score histograms per class) and the node's
-    name and kind. Never a conversation, a text, an author id or a per-conversation score.
+    The cap and the node policy are this node's own: they travel in the SuperNode's
+    ``--node-config``, and the ClientApp declines whatever falls outside them, whatever the
+    coordinator's run config says. The ledger must exist (``cesagram node init``): a missing
+    one is refused, never replaced by a fresh budget. What leaves the node is the allow-list
+    of :mod:`clients.allow_list`: weights after DP training, rounded counts, bounded score
+    histograms, the epsilon spent and the node's name and kind; never a conversation, a
+    text, an author id, a loss or a per-conversation score. The SuperNode runs through
+    :mod:`clients.supernode_guard`, which refuses runs of apps the operator did not accept.
     """
     key, ca = Path(args.key), Path(args.ca)
     data, ledger = Path(args.data).resolve(), Path(args.ledger).resolve()

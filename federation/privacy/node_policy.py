@@ -91,7 +91,7 @@ class NodePolicy:
     split_seed: int = 0
     secret: str = ""
     max_histogram_bins: int = 200
-    max_latency_bins: int = 100
+    max_latency_bins: int = 200
     max_evaluations_per_run: int = 50
     max_evaluations_per_day: int = 200
     max_rounds: int = 100
