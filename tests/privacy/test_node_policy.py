@@ -329,12 +329,22 @@ def test_node_init_creates_ledger_and_secret_once(tmp_path: Path, capsys: pytest
     assert (ledger.read_bytes(), secret.read_bytes()) == before
 
 
-def test_node_start_refuses_a_missing_or_corrupt_ledger() -> None:
-    from clients.node_cli import _open_ledger
+def test_node_start_refuses_a_missing_ledger_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cesagram.cli import main
+    from federation.pki import generate_node_keys, generate_pilot_certificates
 
-    missing = Path("/nonexistent/node.ledger.json")
-    with pytest.raises(LedgerError, match=r"no privacy ledger there.*cesagram node init /nonexistent/node.ledger.json"):
-        _open_ledger(missing, cap=8.0, delta=1e-5)
+    certs = generate_pilot_certificates(tmp_path / "certs", hosts=["superlink.test"])
+    key, _ = generate_node_keys(tmp_path / "keys")
+    data = _write(tmp_path / "data.jsonl", _conversations(20))
+    missing = tmp_path / "ledgers" / "node.json"
+    status = main([
+        "node", "start", "--superlink", "127.0.0.1:1", "--ca", str(certs.ca_cert), "--key", str(key),
+        "--data", str(data), "--ledger", str(missing), "--cap", "8",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 3 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(missing) in err and f"cesagram node init {missing} --cap 8" in err
+    assert not missing.exists()
 
 
 def test_node_start_refuses_a_corrupt_ledger(tmp_path: Path) -> None:
