@@ -60,3 +60,57 @@ def test_accept_app_values_are_checked() -> None:
     assert check_accepted("A" * 64) == "a" * 64
     with pytest.raises(ValueError, match="neither"):
         check_accepted("deadbeef")
+
+
+def test_the_hook_refuses_inside_flowers_own_pull_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower 1.42's ``_pull_and_store_message`` with the guard installed: a refused run is never stored."""
+    from dataclasses import replace
+
+    import flwr.supernode.start_client_internal as internal
+    from flwr.app import ConfigRecord, Message, RecordDict
+    from flwr.app.metadata import Metadata
+    from flwr.supercore.fab import Fab
+    from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects, get_object_tree
+    from flwr.supercore.object_store import ObjectStoreFactory
+    from flwr.supercore.run import Run
+    from flwr.supernode.nodestate.in_memory_nodestate import InMemoryNodeState
+
+    from clients.supernode_guard import install
+
+    for name in ("_pull_and_store_message", "_verify_fab", "FAB_VERIFICATION_ERROR"):
+        monkeypatch.setattr(internal, name, getattr(internal, name))  # restored after the test
+    install({INSTALLED_RULE}, node_name="node-7")
+
+    def pull(run_id: int, content: bytes) -> InMemoryNodeState:
+        store = ObjectStoreFactory().store()
+        state = InMemoryNodeState(store)
+        state.set_node_id(7)
+        metadata = Metadata(
+            run_id=run_id, message_id="", src_node_id=1, dst_node_id=7, reply_to_message_id="", group_id="1",
+            created_at=0.0, ttl=600, message_type="train",
+        )  # fmt: skip
+        message = Message(RecordDict({"config": ConfigRecord({"server-round": 1})}), metadata=metadata)
+        message.metadata.__dict__["_message_id"] = message.object_id
+        objects = get_all_nested_objects(message)
+        digest = hashlib.sha256(content).hexdigest()
+        internal._pull_and_store_message(
+            state=state,
+            object_store=store,
+            node_config={},
+            receive=lambda: (message, get_object_tree(message)),
+            get_run=lambda rid: replace(Run.create_empty(rid), fab_hash=digest),
+            get_fab=lambda fab_hash, rid: Fab(fab_hash, content, {}),
+            pull_object=lambda rid, obj_id: objects[obj_id].deflate(),
+            confirm_message_received=lambda rid, mid: None,
+            trusted_entities=None,
+        )
+        return state
+
+    refused = pull(11, code_fab(tmp_path / "evil"))
+    assert refused.get_run(11) is None  # neither the run nor its FAB was stored: no ClientApp can start
+    [reply] = refused.get_messages_legacy(is_reply=True)
+    assert reply.error.code == 4003 and reply.error.reason.startswith("node-7: declined: the run's app ships its own files")
+
+    accepted = pull(12, cesagram_fab(tmp_path / "ours"))
+    assert accepted.get_run(12) is not None
+    assert accepted.get_messages_legacy(is_reply=True) == []
