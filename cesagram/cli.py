@@ -23,6 +23,7 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("simulate",): "simulations.main:simulate_command",
     ("node", "budget"): "clients.budget:budget_command",
     ("node", "keygen"): "clients.node_cli:keygen_command",
+    ("node", "init"): "clients.node_cli:node_init_command",
     ("node", "check"): "clients.node_cli:node_check_command",
     ("node", "start"): "clients.node_cli:node_start_command",
     ("server", "certs"): "server.cli:certs_command",
@@ -85,6 +86,12 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     keygen = node_commands.add_parser("keygen", help="create this node's key pair for SuperNode authentication")
     keygen.add_argument("dir", type=Path, help="folder for node.key (stays here) and node.pub (goes to the coordinator)")
 
+    init = node_commands.add_parser("init", help="create this node's privacy ledger and secret (once)")
+    init.add_argument("ledger", type=Path, help="the ledger file to create (its secret goes beside it)")
+    init.add_argument("--cap", required=True, type=float, help="this node's lifetime epsilon cap")
+    init.add_argument("--delta", type=float, default=1e-5, help="this node's delta (fixed for the ledger's life)")
+    init.add_argument("--name", help="the node's name in the ledger (default: the ledger file's name)")
+
     check = node_commands.add_parser("check", help="check a data file and what a planned run would spend")
     check.add_argument("data", type=Path, help="the node's JSONL or PAN-2012 XML file")
     check.add_argument("--predators", type=Path, help="PAN-2012 ground truth: predator author ids")
@@ -97,20 +104,50 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     check.add_argument("--batch-size", type=int, help="train.batch_size of the run (default: conf's)")
     check.add_argument("--epochs", type=float, help="train.local_epochs of the run (default: conf's)")
     check.add_argument("--validation-fraction", type=float, help="evaluation.validation_fraction (default: conf's)")
-    check.add_argument("--seed", type=int, default=0, help="the run's seed (it picks the validation split)")
+    check.add_argument("--seed", type=int, default=0, help="split seed when no --ledger (a node splits with the secret beside its ledger)")
 
     start = node_commands.add_parser("start", help="start this node's Flower SuperNode (TLS, authentication)")
     start.add_argument("--superlink", required=True, help="HOST:PORT of the coordinator's SuperLink")
     start.add_argument("--ca", required=True, type=Path, help="the coordinator's CA certificate (ca.crt)")
     start.add_argument("--key", required=True, type=Path, help="this node's private key (node.key)")
     start.add_argument("--data", required=True, type=Path, help="this node's conversations (JSONL or PAN-2012 XML)")
-    start.add_argument("--ledger", required=True, type=Path, help="this node's privacy ledger (created if absent)")
+    start.add_argument("--ledger", required=True, type=Path, help="this node's privacy ledger (`cesagram node init`)")
     start.add_argument("--cap", required=True, type=float, help="this node's lifetime epsilon cap")
     start.add_argument("--delta", type=float, default=1e-5, help="this node's delta (fixed for the ledger's life)")
     start.add_argument("--name", help="name in reports (default: the data file's name)")
     start.add_argument("--kind", default="unknown", choices=["hotline", "police", "platform", "unknown"])
     start.add_argument("--runtime-port", type=int, default=9094, help="local port for Flower's ClientApp runtime")
     start.add_argument("--probe-timeout", type=float, default=10.0, help="seconds to wait for the SuperLink to answer")
+    policy = start.add_argument_group("node policy (what this node agrees to, whatever a run asks)")
+    policy.add_argument(
+        "--accept-privacy",
+        action="append",
+        choices=["record", "central", "none"],
+        help="a privacy mode runs may use (repeat; default: record, i.e. record-level DP-SGD only)",
+    )
+    policy.add_argument(
+        "--allow-test-privacy", action="store_true", help="confirm --accept-privacy central/none (test federations)"
+    )
+    policy.add_argument(
+        "--accept-app",
+        action="append",
+        help="a run's app this node runs: a FAB's SHA-256, or `cesagram` (default: a FAB with no code that names "
+        "the installed cesagram-fl ClientApp); repeat for more",
+    )
+    policy.add_argument("--cache-dir", type=Path, help="the only folder for the embedding cache (default: $CESAGRAM_CACHE_DIR)")
+    policy.add_argument("--validation-fraction", type=float, help="share held out for validation (0.05-0.5; default 0.2)")
+    policy.add_argument("--max-histogram-bins", type=int, help="finest score histogram sent, bins per class (default 200)")
+    policy.add_argument("--max-latency-bins", type=int, help="bins of the early-warning latency histogram (default 200; same on every node)")
+    policy.add_argument("--max-evaluations-per-run", type=int, help="evaluate calls answered per run (default 50)")
+    policy.add_argument("--max-evaluations-per-day", type=int, help="evaluate calls answered per UTC day (default 200)")
+    policy.add_argument("--max-rounds", type=int, help="longest run (rounds) this node joins (default 100)")
+    policy.add_argument("--count-granularity", type=int, help="counts sent are rounded to a multiple of this (default 10)")
+    policy.add_argument(
+        "--histogram-noise",
+        type=float,
+        help="send score histograms under DP: Gaussian noise of this standard deviation per bin, charged to the "
+        "ledger (default 0: off)",
+    )
 
 
 def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +155,9 @@ def _add_server_parsers(commands) -> None:  # type: ignore[no-untyped-def]
     server = commands.add_parser("server", help="coordinator: certificates, SuperLink, production runs")
     server_commands = server.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     certs = server_commands.add_parser("certs", help="create a pilot CA and the SuperLink's TLS certificate")
-    certs.add_argument("dir", type=Path, help="folder for ca.crt, ca.key, superlink.crt, superlink.key")
+    certs.add_argument("dir", type=Path, help="folder for ca.crt, superlink.crt, superlink.key and ca-private/ca.key")
+    certs.add_argument("--encrypt-ca-key", action="store_true", help="encrypt the CA key with a passphrase (asked twice)")
+    certs.add_argument("--ca-passphrase-file", type=Path, help="encrypt the CA key with the passphrase in this file")
     certs.add_argument("--host", action="append", required=True, help="a name or IP nodes dial (repeat for more)")
     certs.add_argument("--valid-days", type=int, default=365)
 

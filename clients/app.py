@@ -1,22 +1,37 @@
 """The node's Flower ClientApp: train and evaluate on local data, reply with aggregates only.
 
-The same app runs as a virtual node in simulation and as a real SuperNode. Replies carry
-model weights after DP training and aggregate metrics (counts, losses, score histograms,
-epsilon spent); never a text, an author id or a per-conversation score.
+The same app runs as a virtual node in simulation and as a real SuperNode. Every request
+is first checked against the node's own policy (:mod:`federation.privacy.node_policy`); outside it
+the node declines with a one-line reason. Replies carry only what
+:data:`clients.allow_list.REPLY_ALLOW_LIST` names: model weights after DP training, the
+epsilon spent, coarsened counts and bounded score histograms; never a text, an author id,
+a loss or a per-conversation score.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 
 from clients.local_data import NodeData, node_data
+from federation.privacy.release import release_histograms
+from federation.privacy.node_policy import (
+    NodePolicy,
+    PolicyDeclined,
+    charge_evaluation,
+    check_evaluation,
+    check_request,
+    coarse_count,
+    policy_from_node_config,
+    quota_path_for,
+    virtual_policy,
+)
 from clients.node_settings import NodeSettings, resolve_node
 from federation.early import warning_at
 from federation.errors import CesagramError, PrivacyBudgetExceeded
@@ -27,6 +42,7 @@ from federation.runconfig import RunSettings
 from federation.training import evaluate, train, train_with_ledger
 from federation.wire import (
     DECLINED_BUDGET,
+    DECLINED_POLICY,
     FAILED,
     ConfigKeys,
     arrays_to_record,
@@ -39,18 +55,31 @@ app = ClientApp()
 
 
 def _central_clipping_mod(msg: Message, context: Context, call_next):  # type: ignore[no-untyped-def]
-    """Flower's client-side fixed clipping, on train messages of central-DP runs only."""
-    if RunSettings.from_flat(context.run_config).privacy.mode == "central":
+    """Flower's client-side fixed clipping, on train messages of central-DP runs only.
+
+    A node whose policy does not accept central DP declines in the handler; clipping its
+    error reply is a no-op (``fixedclipping_mod`` passes error replies through).
+    """
+    try:
+        central = RunSettings.from_flat(context.run_config).privacy.mode == "central"
+    except CesagramError:
+        central = False  # the handler answers with the config error
+    if central:
         return fixedclipping_mod(msg, context, call_next)
     return call_next(msg, context)
 
 
-def _stable_seed(*parts: object) -> int:
-    digest = hashlib.sha256(":".join(map(str, parts)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big")
+def node_policy(context: Context) -> NodePolicy:
+    """This node's policy: its node config (a SuperNode) or the simulation's (a virtual node).
+
+    Never the run config: the coordinator cannot widen what the node agrees to.
+    """
+    if "partition-id" in context.node_config and "data-path" not in context.node_config:
+        return virtual_policy()
+    return policy_from_node_config(context.node_config)
 
 
-def _node_record(node: NodeSettings, data: NodeData | None) -> ConfigRecord:
+def _node_record(node: NodeSettings, data: NodeData | None, policy: NodePolicy) -> ConfigRecord:
     record = ConfigRecord(
         {
             ConfigKeys.NODE_NAME: node.name,
@@ -60,8 +89,8 @@ def _node_record(node: NodeSettings, data: NodeData | None) -> ConfigRecord:
         }
     )
     if data is not None:
-        record[ConfigKeys.CONVERSATIONS] = data.conversations
-        record[ConfigKeys.POSITIVES] = data.positives
+        record[ConfigKeys.CONVERSATIONS] = coarse_count(data.conversations, policy)
+        record[ConfigKeys.POSITIVES] = coarse_count(data.positives, policy)
     return record
 
 
@@ -76,17 +105,34 @@ def _error_reply(msg: Message, context: Context, code: int, reason: str) -> Mess
     return Message(Error(code=code, reason=f"{_node_name(context)}: {reason}"), reply_to=msg)
 
 
-def _load(context: Context) -> tuple[RunSettings, NodeSettings, NodeData]:
+def _admit(context: Context, *, evaluation: bool) -> tuple[RunSettings, NodeSettings, NodePolicy, int]:
+    """Check the request against the node's policy before anything is loaded; the evaluation's number in the run."""
     run = RunSettings.from_flat(context.run_config)
     node = resolve_node(context.node_config, run)
-    data = node_data(
+    policy = node_policy(context)
+    check_request(policy, run)
+    call = 0
+    if evaluation:
+        check_evaluation(policy, run)
+        day = datetime.now(timezone.utc).date().isoformat()
+        call = charge_evaluation(quota_path_for(node.ledger_path), run_id=run.run_id, day=day, policy=policy)
+    return run, node, policy, call
+
+
+def _load(node: NodeSettings, run: RunSettings, policy: NodePolicy) -> NodeData:
+    """The node's data, split and cached as its policy says (cache folder, split seed and share)."""
+    return node_data(
         node.data_path,
         spec=run.model,
-        cache_dir=run.cache_dir,
-        validation_fraction=run.evaluation.validation_fraction,
-        seed=run.seed,
+        cache_dir=str(policy.cache_folder),
+        validation_fraction=policy.validation_fraction,
+        seed=policy.split_seed,
     )
-    return run, node, data
+
+
+def _seconds(value: float) -> float:
+    """Durations leave the node in tenths of a second (finer timings only help side channels)."""
+    return round(float(value), 1)
 
 
 def _guarded(handler):  # type: ignore[no-untyped-def]
@@ -103,6 +149,9 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
         except PrivacyBudgetExceeded as error:
             log.warning("declining the round: %s", error)
             return _error_reply(msg, context, DECLINED_BUDGET, f"declined: {error}")
+        except PolicyDeclined as error:
+            log.warning("declining the request: %s", error)
+            return _error_reply(msg, context, DECLINED_POLICY, f"declined: {error}")
         except CesagramError as error:
             log.error("%s", error)
             return _error_reply(msg, context, FAILED, f"{type(error).__name__}: {error}")
@@ -118,8 +167,9 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
 @app.train(mods=[_central_clipping_mod])
 @_guarded
 def train_handler(msg: Message, context: Context) -> Message:
-    """Train the received global model on this node's data, with DP-SGD when configured."""
-    run, node, data = _load(context)
+    """Train the received global model on this node's data, under the privacy mode its policy accepts."""
+    run, node, policy, _ = _admit(context, evaluation=False)
+    data = _load(node, run, policy)
     config = msg.content[ConfigKeys.CONFIG_RECORD]
     server_round = int(config[ConfigKeys.SERVER_ROUND])
     global_arrays = record_to_arrays(msg.content[ConfigKeys.ARRAYS_RECORD])
@@ -128,7 +178,7 @@ def train_handler(msg: Message, context: Context) -> Message:
     settings = replace(
         run.train,
         proximal_mu=run.strategy.proximal_mu if run.strategy.name == "fedprox" else 0.0,
-        seed=_stable_seed(run.seed, run.run_id, node.name, server_round),
+        seed=policy.seed(run.seed, run.run_id, node.name, server_round),
         batch_size=run.party_batch_size(len(data.train)),
     )
     started = time.perf_counter()
@@ -151,14 +201,15 @@ def train_handler(msg: Message, context: Context) -> Message:
     else:
         result = train(head=head, data=data.train, settings=settings, dp=None, global_arrays=global_arrays)
         epsilon = 0.0
+    # No train loss: it is computed on private data without noise, on weights the server
+    # chose (a crafted head makes it a membership test); it is not on the allow-list.
     metrics = MetricRecord(
         {
-            ConfigKeys.NUM_EXAMPLES: int(result.num_examples),
-            ConfigKeys.TRAIN_LOSS: float(result.train_loss),
+            ConfigKeys.NUM_EXAMPLES: coarse_count(int(result.num_examples), policy),
             ConfigKeys.EPSILON: epsilon,
             ConfigKeys.STEPS: int(result.steps),
-            ConfigKeys.TRAIN_SECONDS: time.perf_counter() - started,
-            ConfigKeys.ENCODE_SECONDS: float(data.encode_seconds),
+            ConfigKeys.TRAIN_SECONDS: _seconds(time.perf_counter() - started),
+            ConfigKeys.ENCODE_SECONDS: _seconds(data.encode_seconds),
         }
     )
     return Message(
@@ -166,7 +217,7 @@ def train_handler(msg: Message, context: Context) -> Message:
             {
                 ConfigKeys.ARRAYS_RECORD: arrays_to_record(result.arrays),
                 ConfigKeys.METRICS_RECORD: metrics,
-                ConfigKeys.NODE_RECORD: _node_record(node, data),
+                ConfigKeys.NODE_RECORD: _node_record(node, data, policy),
             }
         ),
         reply_to=msg,
@@ -176,19 +227,35 @@ def train_handler(msg: Message, context: Context) -> Message:
 @app.evaluate()
 @_guarded
 def evaluate_handler(msg: Message, context: Context) -> Message:
-    """Score the validation split; reply with score histograms per class (and early-warning counts)."""
-    run, node, data = _load(context)
+    """Score the validation split; reply with bounded score histograms per class (and early-warning counts).
+
+    The node's policy bounds the histogram resolution and the number of evaluate calls;
+    the loss on the validation split is not sent.
+    """
+    run, node, policy, call = _admit(context, evaluation=True)
+    data = _load(node, run, policy)
     config = msg.content[ConfigKeys.CONFIG_RECORD]
     head = build_head(run.model, dim_in=data.validation.embeddings.shape[1], seed=run.seed)
     load_head_arrays(head, record_to_arrays(msg.content[ConfigKeys.ARRAYS_RECORD]))
     started = time.perf_counter()
     result = evaluate(head=head, data=data.validation, window=run.model.score_window)
     histogram = ScoreHistogram.from_scores(result.scores, result.labels, bins=run.evaluation.histogram_bins)
+    pos, neg = histogram.to_lists()
+    if policy.histogram_noise > 0:
+        (pos, neg), _ = release_histograms(
+            node.ledger_path,
+            run_id=run.run_id,
+            call=call,
+            counts=(pos, neg),
+            sigma=policy.histogram_noise,
+            cap=node.cap,
+            delta=node.delta,
+            planned_calls=run.rounds + 1,
+        )
     metrics: dict[str, int | float | list[int] | list[float]] = {
-        ConfigKeys.NUM_EXAMPLES: int(len(result.labels)),
-        ConfigKeys.EVAL_LOSS: float(result.loss),
-        ConfigKeys.HIST_POS: [int(c) for c in histogram.counts_pos],
-        ConfigKeys.HIST_NEG: [int(c) for c in histogram.counts_neg],
+        ConfigKeys.NUM_EXAMPLES: coarse_count(int(len(result.labels)), policy),
+        ConfigKeys.HIST_POS: pos,
+        ConfigKeys.HIST_NEG: neg,
     }
     if ConfigKeys.THRESHOLD in config:
         threshold = float(config[ConfigKeys.THRESHOLD])
@@ -196,14 +263,14 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
             warning_at(scores, threshold=threshold, k=run.evaluation.early_k, last=run.evaluation.early_last)
             for scores in result.per_message
         ]
-        early = EarlyCounts.from_alerts(result.labels, alerts)
+        early = EarlyCounts.from_alerts(result.labels, alerts, max_latency=policy.max_latency_bins)
         metrics.update({f"early-{key}": value for key, value in early.to_lists().items()})
-    metrics[ConfigKeys.EVAL_SECONDS] = time.perf_counter() - started
+    metrics[ConfigKeys.EVAL_SECONDS] = _seconds(time.perf_counter() - started)
     return Message(
         RecordDict(
             {
                 ConfigKeys.METRICS_RECORD: MetricRecord(metrics),
-                ConfigKeys.NODE_RECORD: _node_record(node, data),
+                ConfigKeys.NODE_RECORD: _node_record(node, data, policy),
             }
         ),
         reply_to=msg,

@@ -1,4 +1,4 @@
-"""The node operator's commands: ``cesagram node keygen | check | start``.
+"""The node operator's commands: ``cesagram node keygen | init | check | start``.
 
 A node operator (a helpline, a police unit, a platform) runs a Flower SuperNode next to
 its own data. These commands check everything that can be checked before the SuperNode
@@ -6,10 +6,12 @@ starts, so that a wrong path, key or certificate costs one clear line, not a ret
 
 - ``keygen DIR``: the node's key pair for SuperNode authentication (``node.pub`` goes to
   the coordinator, ``node.key`` never leaves the node);
+- ``init LEDGER --cap EPSILON``: the node's privacy ledger and its secret, once;
 - ``check DATA``: the data check, plus the noise and epsilon a planned run would cost;
 - ``start``: checks the key, the CA, the data, the ledger and the SuperLink's certificate,
-  then runs ``flower-supernode`` with TLS, the authentication key and the node's own data
-  path, ledger and privacy cap as its ``--node-config``.
+  then runs ``flower-supernode`` (through :mod:`clients.supernode_guard`, which refuses
+  apps the operator did not accept) with TLS, the authentication key and the node's own
+  data path, ledger, privacy cap and policy as its ``--node-config``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import re
 import signal
 import socket
 import subprocess
+import json
 import sys
 import threading
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from federation.privacy.node_policy import NodePolicy, create_secret, policy_from_values, read_secret, secret_path_for
+from clients.supernode_guard import ACCEPT_ENV, INSTALLED_RULE, NAME_ENV, check_accepted
 from federation.data.check import check_command
 from federation.data.load import read_conversations
 from federation.data.split import split_validation
@@ -135,7 +141,11 @@ def node_check_command(args: argparse.Namespace) -> int:
     if status != 0:
         return status
     conversations = read_conversations(Path(args.data), predators=args.predators).conversations
-    train, _ = split_validation(conversations, fraction=args.validation_fraction, seed=args.seed)
+    seed = args.seed
+    secret = secret_path_for(Path(args.ledger)) if args.ledger is not None else None
+    if secret is not None and secret.exists():  # the split the node itself makes (from its secret)
+        seed = policy_from_values({}, secret=read_secret(secret)).split_seed
+    train, _ = split_validation(conversations, fraction=args.validation_fraction, seed=seed)
     if not train:
         raise DataError(f"{args.data}: no conversation left for training after the validation split")
     for line in _planned_spend(args, len(conversations), len(train)):
@@ -157,18 +167,39 @@ def _toml_string(value: str, *, what: str) -> str:
     raise ConfigError(f"{what} {value!r} holds both quote characters (or a newline); rename it")
 
 
-def node_config_string(*, data: Path, ledger: Path, cap: float, delta: float, name: str, kind: str) -> str:
-    """The SuperNode's ``--node-config``: what :mod:`clients.node_settings` reads on every message."""
-    return " ".join(
-        [
-            f"data-path={_toml_string(str(data), what='--data')}",
-            f"ledger-path={_toml_string(str(ledger), what='--ledger')}",
-            f"cap={float(cap)!r}",
-            f"delta={float(delta)!r}",
-            f"name={_toml_string(name, what='--name')}",
-            f"kind={_toml_string(kind, what='--kind')}",
-        ]
-    )
+def _toml_scalar(value: object, *, what: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return _toml_string(str(value), what=what)
+
+
+def node_config_string(
+    *,
+    data: Path,
+    ledger: Path,
+    cap: float,
+    delta: float,
+    name: str,
+    kind: str,
+    secret: Path | None = None,
+    policy: Mapping[str, object] | None = None,
+) -> str:
+    """The SuperNode's ``--node-config``: what :mod:`clients.node_settings` and :mod:`federation.privacy.node_policy` read."""
+    parts = [
+        f"data-path={_toml_string(str(data), what='--data')}",
+        f"ledger-path={_toml_string(str(ledger), what='--ledger')}",
+        f"cap={float(cap)!r}",
+        f"delta={float(delta)!r}",
+        f"name={_toml_string(name, what='--name')}",
+        f"kind={_toml_string(kind, what='--kind')}",
+    ]
+    if secret is not None:
+        parts.append(f"secret-path={_toml_string(str(secret), what='--ledger')}")
+    for key, value in (policy or {}).items():
+        parts.append(f"{key}={_toml_scalar(value, what=key)}")
+    return " ".join(parts)
 
 
 def _check_port_free(port: int) -> None:
@@ -194,26 +225,92 @@ def _check_data(path: Path) -> int:
     return len(result.conversations)
 
 
-def _ensure_ledger(path: Path, *, name: str, cap: float, delta: float) -> str:
-    """Open the node's ledger (creating it only when nothing is there); return a line for the operator."""
-    if path.exists() or path.is_symlink():
-        ledger = PrivacyLedger.open(path)
-        if ledger.delta != delta:
-            raise LedgerError(
-                f"{path} was kept at delta {ledger.delta:g}, not --delta {delta:g}; a ledger keeps one delta for life"
-            )
-        effective = min(cap, ledger.cap)
-        note = "" if cap <= ledger.cap else f" (--cap {cap:g} is above the ledger's cap; {ledger.cap:g} applies)"
-        return (
-            f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g}{note}"
+def _open_ledger(path: Path, *, cap: float, delta: float) -> str:
+    """Open the node's existing ledger (never create one); return a line for the operator.
+
+    A missing ledger is refused, not replaced by a fresh budget: it may have been lost or
+    moved, and only the operator knows which (``cesagram node init`` creates one).
+    """
+    if not (path.exists() or path.is_symlink()):
+        raise LedgerError(
+            f"--ledger {path}: no privacy ledger there; if this node never had one, create it with "
+            f"`cesagram node init {path} --cap {cap:g} --delta {delta:g}`, else restore it from the backup"
         )
+    ledger = PrivacyLedger.open(path)
+    if ledger.delta != delta:
+        raise LedgerError(
+            f"{path} was kept at delta {ledger.delta:g}, not --delta {delta:g}; a ledger keeps one delta for life"
+        )
+    effective = min(cap, ledger.cap)
+    note = "" if cap <= ledger.cap else f" (--cap {cap:g} is above the ledger's cap; {ledger.cap:g} applies)"
+    return f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g}{note}"
+
+
+# -- init --------------------------------------------------------------------------------------
+def node_init_command(args: argparse.Namespace) -> int:
+    """Handler of ``cesagram node init LEDGER --cap EPSILON [--delta D]``: the ledger and the node secret.
+
+    Notes
+    -----
+    Refuses to touch an existing ledger (its spend is the node's only memory). The secret
+    (``<ledger>.secret``, mode 0600) seeds the validation split and the training
+    randomness; it never leaves the node, so the coordinator can neither choose nor
+    predict which conversations are held out. Back both files up together.
+    """
+    path = Path(args.ledger).resolve()
+    if not args.cap > 0:
+        raise ConfigError(f"--cap {args.cap} must be > 0 (the node's lifetime epsilon)")
+    if not 0 < args.delta < 1:
+        raise ConfigError(f"--delta {args.delta} must be in (0, 1), e.g. 1e-5")
+    if path.exists() or path.is_symlink():
+        raise LedgerError(f"{path} already exists; a ledger is created once (see `cesagram node budget {path}`)")
     if not path.parent.is_dir():
-        raise ConfigError(f"--ledger {path}: folder {path.parent} does not exist; create it first")
-    PrivacyLedger.create(path, node=name, cap=cap, delta=delta)
-    return (
-        f"created privacy ledger {path} (cap epsilon {cap:g}, delta {delta:g}): it is this node's record of "
-        "what it has spent; back it up and never delete it"
+        raise ConfigError(f"{path}: folder {path.parent} does not exist; create it first")
+    secret = secret_path_for(path)
+    if not secret.exists():
+        create_secret(secret)
+    PrivacyLedger.create(path, node=args.name or path.stem, cap=args.cap, delta=args.delta)
+    print(
+        f"created privacy ledger {path} (cap epsilon {args.cap:g}, delta {args.delta:g}) and node secret {secret} "
+        "(mode 0600): the ledger is this node's record of what it has spent, the secret picks its validation "
+        "split; back both up and never delete them"
     )
+    return 0
+
+
+def policy_from_args(args: argparse.Namespace) -> NodePolicy:
+    """The node policy from ``cesagram node start``'s flags (defaults: the safe ones)."""
+    values: dict[str, object] = {}
+    accept = list(args.accept_privacy or ["record"])
+    if "none" in accept or "central" in accept:
+        if not args.allow_test_privacy:
+            raise ConfigError(
+                f"--accept-privacy {','.join(accept)} lets runs train without record-level DP; add "
+                "--allow-test-privacy to confirm this node is a test federation's"
+            )
+    values["accept-privacy"] = ",".join(dict.fromkeys(accept))
+    for flag in (
+        "cache_dir",
+        "validation_fraction",
+        "max_histogram_bins",
+        "max_latency_bins",
+        "max_evaluations_per_run",
+        "max_evaluations_per_day",
+        "max_rounds",
+        "count_granularity",
+        "histogram_noise",
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            values[flag.replace("_", "-")] = str(Path(value).resolve()) if flag == "cache_dir" else value
+    return policy_from_values(values)
+
+
+def _accepted_apps(args: argparse.Namespace) -> list[str]:
+    try:
+        return sorted({check_accepted(v) for v in (args.accept_app or [INSTALLED_RULE])})
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 _EXIT_CODE = re.compile(r"Exit Code: (\d+)")
@@ -314,11 +411,14 @@ def node_start_command(args: argparse.Namespace) -> int:
 
     Notes
     -----
-    The cap is this node's own: it travels in the SuperNode's ``--node-config``, and the
-    ClientApp trains only while the ledger stays under it, whatever the coordinator's run
-    config says. What leaves the node: model weights after DP training, aggregate metrics
-    (example counts, losses, epsilon spent, score histograms per class) and the node's
-    name and kind. Never a conversation, a text, an author id or a per-conversation score.
+    The cap and the node policy are this node's own: they travel in the SuperNode's
+    ``--node-config``, and the ClientApp declines whatever falls outside them, whatever the
+    coordinator's run config says. The ledger must exist (``cesagram node init``): a missing
+    one is refused, never replaced by a fresh budget. What leaves the node is the allow-list
+    of :mod:`clients.allow_list`: weights after DP training, rounded counts, bounded score
+    histograms, the epsilon spent and the node's name and kind; never a conversation, a
+    text, an author id, a loss or a per-conversation score. The SuperNode runs through
+    :mod:`clients.supernode_guard`, which refuses runs of apps the operator did not accept.
     """
     key, ca = Path(args.key), Path(args.ca)
     data, ledger = Path(args.data).resolve(), Path(args.ledger).resolve()
@@ -330,17 +430,42 @@ def node_start_command(args: argparse.Namespace) -> int:
     check_node_private_key(key)
     check_ca_certificate(ca)
     name = args.name or data.stem
+    policy = policy_from_args(args)
+    accepted = _accepted_apps(args)
+    secret = secret_path_for(ledger)
+    print(_open_ledger(ledger, cap=args.cap, delta=args.delta), flush=True)
+    read_secret(secret)
+    if policy.cache_dir:
+        Path(policy.cache_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     conversations = _check_data(data)
     _check_port_free(args.runtime_port)
     probe_tls(args.superlink, ca_path=ca, timeout_s=args.probe_timeout)
-    print(_ensure_ledger(ledger, name=name, cap=args.cap, delta=args.delta), flush=True)
     print(
         f"starting SuperNode {name!r} ({args.kind}, {conversations} conversations) -> {args.superlink} "
         f"with TLS and node authentication; cap epsilon {args.cap:g} at delta {args.delta:g}",
         flush=True,
     )
+    print(
+        f"node policy: privacy {','.join(policy.accept_privacy)}; runs of at most {policy.max_rounds} rounds; "
+        f"histograms of at most {policy.max_histogram_bins} bins; {policy.max_evaluations_per_run} evaluations "
+        f"per run, {policy.max_evaluations_per_day} per day; cache {policy.cache_folder}; "
+        f"apps accepted: {', '.join(accepted)}",
+        flush=True,
+    )
+    node_config = node_config_string(
+        data=data,
+        ledger=ledger,
+        cap=args.cap,
+        delta=args.delta,
+        name=name,
+        kind=args.kind,
+        secret=secret,
+        policy=policy.to_node_config(),
+    )
     argv = [
-        flower_bin("flower-supernode"),
+        sys.executable,
+        "-m",
+        "clients.supernode_guard",
         "--superlink",
         args.superlink,
         "--root-certificates",
@@ -348,10 +473,12 @@ def node_start_command(args: argparse.Namespace) -> int:
         "--auth-supernode-private-key",
         str(key.resolve()),
         "--node-config",
-        node_config_string(data=data, ledger=ledger, cap=args.cap, delta=args.delta, name=name, kind=args.kind),
+        node_config,
         "--host",
         "127.0.0.1",
         "--port",
         str(args.runtime_port),
     ]
-    return _run_supernode(argv, env=flower_env(None), key=key)
+    flower_bin("flower-supernode")  # the guard runs Flower's SuperNode in-process: it must be installed
+    env = flower_env(None, {ACCEPT_ENV: json.dumps(accepted), NAME_ENV: name})
+    return _run_supernode(argv, env=env, key=key)

@@ -15,7 +15,7 @@ app puts exactly that in front of the node's one training function:
   histograms per class: aggregate counts, sent in the clear as in every run).
 
 What still leaves the node in the clear, besides the masked vector: the aggregate metrics
-of :mod:`clients.app` (examples, loss, epsilon spent, steps, seconds) and the node's name,
+of :mod:`clients.app` (rounded examples, epsilon spent, steps, seconds) and the node's name,
 kind and counts, as in a run without SecAgg+.
 """
 

@@ -28,7 +28,8 @@ class NodeRecord:
 
     @property
     def stopped_for_budget(self) -> bool:
-        return bool(self.declined)
+        """Whether the node declined a round for its privacy budget (not for its policy)."""
+        return any("privacy budget" in reason for reason in self.declined.values())
 
 
 @dataclass

@@ -36,6 +36,7 @@ from federation.io import atomic_write_bytes
 
 __all__ = [
     "CA_CERT",
+    "CA_PRIVATE_DIR",
     "NODE_PRIVATE_KEY",
     "NODE_PUBLIC_KEY",
     "SERVER_CERT",
@@ -52,6 +53,14 @@ log = logging.getLogger(__name__)
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
+#: The CA's private key lives in a folder of its own, apart from what the SuperLink reads,
+#: so that it can be moved offline whole (``server start`` never needs it).
+CA_PRIVATE_DIR = "ca-private"
+CA_PRIVATE_NOTE = (
+    "This folder holds the federation CA's private key. The SuperLink never needs it: move\n"
+    "the folder offline (an encrypted USB key, a safe) and bring it back only to sign a new\n"
+    "SuperLink certificate. Anyone holding ca.key can impersonate the SuperLink to every node.\n"
+)
 SERVER_CERT = "superlink.crt"
 SERVER_KEY = "superlink.key"
 NODE_PRIVATE_KEY = "node.key"
@@ -134,14 +143,16 @@ def generate_pilot_certificates(
     hosts: Sequence[str],
     valid_days: int = 365,
     organisation: str = "CESAGRAM-FL pilot",
+    ca_passphrase: bytes | None = None,
 ) -> PilotCertificates:
     """Write a pilot CA and a SuperLink certificate for ``hosts`` into ``out_dir``.
 
     Parameters
     ----------
     out_dir
-        Folder for ``ca.crt``, ``ca.key``, ``superlink.crt`` and ``superlink.key``;
-        created if missing. Existing files are never overwritten.
+        Folder for ``ca.crt``, ``superlink.crt`` and ``superlink.key``, and
+        ``ca-private/ca.key`` (its own folder, mode 0700); created if missing. Existing
+        files are never overwritten.
     hosts
         Host names or IP addresses under which nodes reach the SuperLink. ``localhost``
         and ``127.0.0.1`` are always added.
@@ -149,6 +160,9 @@ def generate_pilot_certificates(
         Validity of both certificates.
     organisation
         Organisation name written into the certificates' subjects.
+    ca_passphrase
+        When given, ``ca.key`` is encrypted with it (PKCS#8, the ``cryptography``
+        package's best available encryption).
 
     Returns
     -------
@@ -168,12 +182,16 @@ def generate_pilot_certificates(
     out_dir = Path(out_dir)
     paths = PilotCertificates(
         ca_cert=out_dir / CA_CERT,
-        ca_key=out_dir / CA_KEY,
+        ca_key=out_dir / CA_PRIVATE_DIR / CA_KEY,
         server_cert=out_dir / SERVER_CERT,
         server_key=out_dir / SERVER_KEY,
         hosts=names,
     )
-    _refuse_overwrite([paths.ca_cert, paths.ca_key, paths.server_cert, paths.server_key], "certificates and keys")
+    _refuse_overwrite(
+        [paths.ca_cert, paths.ca_key, out_dir / CA_KEY, paths.server_cert, paths.server_key], "certificates and keys"
+    )
+    if ca_passphrase is not None and len(ca_passphrase) < 8:
+        raise ConfigError("the CA key's passphrase must have at least 8 characters")
     now = dt.datetime.now(dt.timezone.utc)
     start = now - dt.timedelta(minutes=5)  # tolerate small clock differences between machines
     end = now + dt.timedelta(days=valid_days)
@@ -239,7 +257,13 @@ def generate_pilot_certificates(
 
     pem = serialization.Encoding.PEM
     no_password = serialization.NoEncryption()
-    _write_private(paths.ca_key, ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, no_password))
+    ca_protection = (
+        serialization.BestAvailableEncryption(ca_passphrase) if ca_passphrase is not None else no_password
+    )
+    paths.ca_key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(paths.ca_key.parent, 0o700)
+    _write_private(paths.ca_key, ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, ca_protection))
+    atomic_write_bytes(paths.ca_key.parent / "README.txt", CA_PRIVATE_NOTE.encode("utf-8"))
     _write_private(paths.server_key, server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, no_password))
     _write_public(paths.ca_cert, ca_cert.public_bytes(pem))
     _write_public(paths.server_cert, server_cert.public_bytes(pem))

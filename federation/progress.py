@@ -18,8 +18,10 @@ def format_progress(line: Mapping[str, Any]) -> str:
     def num(value: Any, fmt: str = ".3f") -> str:
         return "-" if value is None else format(value, fmt)
 
+    # Nodes of this version send no training loss (it is not on their allow-list): no column then.
+    loss = "" if line.get("train_loss") is None else f" | train loss {num(line.get('train_loss'))}"
     text = (
-        f"round {line['round']:>3} | train loss {num(line.get('train_loss'))} | F0.5 {num(line.get('f05'))} | "
+        f"round {line['round']:>3}{loss} | F0.5 {num(line.get('f05'))} | "
         f"AUPRC {num(line.get('auprc'))} | max epsilon {num(line.get('max_epsilon'), '.2f')} | "
         f"{num(line.get('seconds'), '.1f')} s"
     )

@@ -13,6 +13,8 @@ from flwr.app import ArrayRecord
 # Flower error codes used by a node's reply (Flower's own codes are small integers).
 DECLINED_BUDGET = 4001  # the node's privacy cap would be exceeded: it declines the round
 FAILED = 4002  # the node failed (bad data, unexpected error)
+DECLINED_POLICY = 4003  # the request is outside the node's own policy: it declines, nothing changes
+DECLINED = (DECLINED_BUDGET, DECLINED_POLICY)
 
 
 class ConfigKeys:

@@ -44,11 +44,37 @@ DEFAULT_PORT = 9092
 
 
 # -- certs -------------------------------------------------------------------------------------
+def _ca_passphrase(args: argparse.Namespace) -> bytes | None:
+    """The CA key's passphrase: from ``--ca-passphrase-file``, or asked twice with ``--encrypt-ca-key``."""
+    if getattr(args, "ca_passphrase_file", None):
+        path = Path(args.ca_passphrase_file)
+        try:
+            text = path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as error:
+            raise ConfigError(f"--ca-passphrase-file {path}: cannot read it ({error.strerror})") from None
+        return text.encode("utf-8")
+    if getattr(args, "encrypt_ca_key", False):
+        import getpass
+
+        first = getpass.getpass("passphrase for the CA key: ")
+        if first != getpass.getpass("the same passphrase again: "):
+            raise ConfigError("the two passphrases differ; nothing was written")
+        return first.encode("utf-8")
+    return None
+
+
 def certs_command(args: argparse.Namespace) -> int:
     """Handler of ``cesagram server certs DIR --host NAME...``."""
-    paths = generate_pilot_certificates(Path(args.dir), hosts=args.host, valid_days=args.valid_days)
+    passphrase = _ca_passphrase(args)
+    paths = generate_pilot_certificates(
+        Path(args.dir), hosts=args.host, valid_days=args.valid_days, ca_passphrase=passphrase
+    )
     print(f"CA certificate:        {paths.ca_cert}  (send to every node operator: `cesagram node start --ca`)")
-    print(f"CA key:                {paths.ca_key}  (keep offline; it signs certificates)")
+    protection = "encrypted with your passphrase" if passphrase is not None else "NOT encrypted"
+    print(
+        f"CA key:                {paths.ca_key}  ({protection}; move {paths.ca_key.parent} offline now: "
+        "the SuperLink never needs it, anyone holding it can impersonate the SuperLink)"
+    )
     print(f"SuperLink certificate: {paths.server_cert}  (names {', '.join(paths.hosts)})")
     print(f"SuperLink key:         {paths.server_key}")
     print(f"next: cesagram server start --certs {args.dir}")
@@ -96,10 +122,17 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
+#: Flower 1.42 still starts its older gRPC Control API (``--control-api-address``, default
+#: ``0.0.0.0:9093``) beside the HTTP one, with the same (no-op) authentication: anyone who
+#: reaches it can submit a run. It is bound to loopback; runs are submitted over ``--port``.
+LEGACY_CONTROL_ADDRESS = "127.0.0.1:9093"
+
+
 def superlink_argv(
-    *, ca: Path, cert: Path, key: Path, host: str, port: int, database: Path
-) -> list[str]:
-    """``flower-superlink`` with TLS, SuperNode authentication and a database file."""
+    *, ca: Path, cert: Path, key: Path, host: str, port: int, database: Path,
+    control_address: str = LEGACY_CONTROL_ADDRESS,
+) -> list[str]:  # fmt: skip
+    """``flower-superlink`` with TLS, SuperNode authentication, a database file and its gRPC Control API on loopback."""
     return [
         flower_bin("flower-superlink"),
         "--ssl-ca-certfile",
@@ -115,6 +148,8 @@ def superlink_argv(
         host,
         "--port",
         str(port),
+        "--control-api-address",
+        control_address,
         "--isolation",
         "subprocess",
         "--disable-runtime-dependency-installation",

@@ -53,6 +53,8 @@ def weighted_loss(replies: Iterable[Message]) -> float | None:
     count = 0
     for reply in replies:
         metrics = reply.content[ConfigKeys.METRICS_RECORD]
+        if ConfigKeys.EVAL_LOSS not in metrics:  # nodes of this version do not send it (see clients.allow_list)
+            continue
         n = int(metrics[ConfigKeys.NUM_EXAMPLES])
         total += float(metrics[ConfigKeys.EVAL_LOSS]) * n
         count += n

@@ -19,7 +19,7 @@ from flwr.app import Message
 
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord, RunHistory
-from federation.wire import DECLINED_BUDGET, FAILED, ConfigKeys, message_bytes
+from federation.wire import DECLINED, FAILED, ConfigKeys, message_bytes
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class RunRecorder(RunHistory):
             node.delta = float(info[ConfigKeys.DELTA]) if ConfigKeys.DELTA in info else node.delta
             return node
         name = self._names.get(node_id)
-        if name is None and reply is not None and reply.has_error() and reply.error.code in (DECLINED_BUDGET, FAILED):
+        if name is None and reply is not None and reply.has_error() and reply.error.code in (*DECLINED, FAILED):
             # Only our own error replies start with the node's name; Flower's start with other text.
             reason = reply.error.reason or ""
             name = reason.split(":", 1)[0] if ":" in reason else None
@@ -80,7 +80,7 @@ class RunRecorder(RunHistory):
             received = 0
             if reply.has_error():
                 reason = reply.error.reason or f"error code {reply.error.code}"
-                if reply.error.code == DECLINED_BUDGET:
+                if reply.error.code in DECLINED:
                     node.declined[server_round] = reason
                     self._current["declined"][node.name] = reason
                 else:
@@ -94,7 +94,8 @@ class RunRecorder(RunHistory):
                 node.steps += int(metrics[ConfigKeys.STEPS])
                 node.train_seconds += float(metrics[ConfigKeys.TRAIN_SECONDS])
                 node.encode_seconds = max(node.encode_seconds, float(metrics[ConfigKeys.ENCODE_SECONDS]))
-                losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
+                if ConfigKeys.TRAIN_LOSS in metrics:  # nodes of this version do not send it (see clients.allow_list)
+                    losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
                 self._current["participants"].append(node.name)
                 received = message_bytes(reply)
                 ok.append(reply)
@@ -118,8 +119,10 @@ class RunRecorder(RunHistory):
         for reply in replies:
             node = self._node(reply.metadata.src_node_id, reply)
             if reply.has_error():
-                node.failed[server_round] = reply.error.reason or f"error code {reply.error.code}"
-                self._current.setdefault("failed", {})[node.name] = node.failed[server_round]
+                reason = reply.error.reason or f"error code {reply.error.code}"
+                kind = "declined" if reply.error.code in DECLINED else "failed"
+                getattr(node, kind).setdefault(server_round, reason)
+                self._current.setdefault(kind, {}).setdefault(node.name, reason)
                 continue
             node.eval_seconds += float(reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EVAL_SECONDS])
             self.communication.append(

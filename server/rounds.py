@@ -186,6 +186,6 @@ def run_rounds(
 
         declined = recorder.rounds[-1]["declined"]
         if not trained and declined and len(declined) + len(recorder.rounds[-1]["failed"]) >= len(sent):
-            recorder.note(f"round {server_round}: every node has spent its privacy budget; ending the run")
+            recorder.note(f"round {server_round}: every node declined (privacy budget or its policy); ending the run")
             break
     return arrays

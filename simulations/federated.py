@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from federation.privacy.node_policy import virtual_policy_env
+from federation.errors import ConfigError
 from federation.io import atomic_write_json
 from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
@@ -39,6 +41,25 @@ def ensure_ledgers(settings: RunSettings) -> None:
             PrivacyLedger.create(path, node=f"node-{i}", cap=cap, delta=settings.privacy.delta)
 
 
+def virtual_node_env(cfg: DictConfig, settings: RunSettings) -> dict[str, str]:
+    """The virtual nodes' policy, from the simulation's ``federation.node_policy`` (never the run config).
+
+    The validation split keeps the simulation's seed and share (reproducible, and the same
+    split the baselines use); the cache folder is the simulation's.
+    """
+    values = dict(plain(cfg.federation.get("node_policy") or {}))
+    values.setdefault("validation_fraction", settings.evaluation.validation_fraction)
+    if settings.cache_dir:
+        values.setdefault("cache_dir", str(Path(settings.cache_dir).resolve()))
+    if settings.privacy.mode not in list(values.get("accept_privacy", ["record"])):
+        raise ConfigError(
+            f"privacy={settings.privacy.mode}: the virtual nodes' policy accepts only "
+            f"{', '.join(values.get('accept_privacy', ['record']))}; add it with "
+            f"federation.node_policy.accept_privacy=[record,{settings.privacy.mode}]"
+        )
+    return virtual_policy_env(values, split_seed=settings.seed)
+
+
 def last_error(log_path: Path) -> str:
     """The last exception line of Flower's log, to name the cause in one line."""
     try:
@@ -62,6 +83,7 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     data_dir, test_path = prepare_data(cfg, run_dir)
     ledger_dir = Path(str(cfg.federation.ledger_dir)) if cfg.federation.get("ledger_dir") else run_dir / "ledgers"
     settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=ledger_dir)
+    node_env = virtual_node_env(cfg, settings)
     ensure_ledgers(settings)
     with bars() as progress:
         ahead = encode_ahead(settings, on_progress=progress.tracker("encoding texts", unit="texts") if progress else None)
@@ -78,7 +100,7 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     printer.start()
     started = time.perf_counter()
     try:
-        with LocalSuperLink(run_dir) as superlink:
+        with LocalSuperLink(run_dir, env=node_env) as superlink:
             code = superlink.run_app(app_dir, resources, log_path=run_dir / "flower.log")
     finally:
         printer.stop()

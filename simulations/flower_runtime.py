@@ -47,8 +47,9 @@ class SimulationResources:
 class LocalSuperLink:
     """A SuperLink in simulation mode on loopback, owned (and stopped) by this object."""
 
-    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0) -> None:
+    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.extra_env = dict(env or {})  # reaches the simulation process and its virtual nodes
         self.flwr_home = workdir / ".flwr"
         self.port = free_port()
         self.health_port = free_port()
@@ -78,12 +79,14 @@ class LocalSuperLink:
             str(self.port),
             "--health-server-address",
             f"127.0.0.1:{self.health_port}",
+            "--control-api-address",  # Flower's older gRPC Control API: loopback, a port of its own
+            f"127.0.0.1:{free_port()}",
             "--disable-runtime-dependency-installation",
         ]
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command,
-                env=flower_env(self.flwr_home),
+                env=flower_env(self.flwr_home, self.extra_env),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

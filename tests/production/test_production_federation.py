@@ -30,11 +30,16 @@ from federation.data.synthetic import SynthSettings, generate_federation
 from federation.pki import generate_node_keys
 from federation.flower_processes import FlowerProcess, flower_bin, flower_env, free_port, wait_https_ready
 from federation.privacy.ledger import PrivacyLedger
+from federation.privacy.node_policy import NodePolicy, secret_path_for
 
 pytestmark = pytest.mark.slow
 
 KINDS = ("hotline", "police", "platform")
 ROUND_TIMEOUT_S = 300  # generous: each message starts a ClientApp process (torch import) on 2 busy cores
+#: The module's nodes are a test federation's: they also accept runs without DP (the SecAgg+
+#: test needs deterministic training). The malicious-coordinator tests add nodes with the
+#: default policy (record-level DP-SGD only).
+TEST_POLICY = ("--accept-privacy", "record", "--accept-privacy", "none", "--allow-test-privacy")
 
 
 @dataclass
@@ -82,12 +87,20 @@ class Federation:
         )  # fmt: skip
         wait_https_ready(self.address, ca_path=self.ca, process=self.superlink, timeout_s=90)
 
-    def start_node(self, name: str, *, key_dir: Path, data: Path, kind: str, cap: float = 20.0) -> FlowerProcess:
+    def init_ledger(self, name: str, cap: float = 20.0) -> None:
+        if not self.ledger(name).exists():
+            done = self.cesagram("node", "init", str(self.ledger(name)), "--cap", str(cap))
+            assert done.returncode == 0, done.stderr
+
+    def start_node(
+        self, name: str, *, key_dir: Path, data: Path, kind: str, cap: float = 20.0, policy: tuple[str, ...] = TEST_POLICY
+    ) -> FlowerProcess:
+        self.init_ledger(name, cap)
         process = self.spawn(
             name,
             "node", "start", "--superlink", self.address, "--ca", str(self.ca), "--key", str(key_dir / "node.key"),
             "--data", str(data), "--ledger", str(self.ledger(name)), "--cap", str(cap), "--name", name,
-            "--kind", kind, "--runtime-port", str(free_port()),
+            "--kind", kind, "--runtime-port", str(free_port()), *policy,
         )  # fmt: skip
         self.nodes[name] = process
         return process
@@ -250,6 +263,7 @@ def test_two_rounds_with_tls_and_authentication_and_a_node_killed_mid_run(federa
 # -- who may join ------------------------------------------------------------------------------
 def test_a_node_whose_key_was_not_registered_is_refused(federation: Federation) -> None:
     data = federation.root / "data" / "node-3.jsonl"
+    federation.init_ledger("stranger", cap=5.0)
     completed = federation.cesagram(
         "node", "start", "--superlink", federation.address, "--ca", str(federation.ca),
         "--key", "keys/node-4/node.key", "--data", str(data), "--ledger", str(federation.ledger("stranger")),
@@ -324,6 +338,8 @@ def _plain_aggregate(federation: Federation, run_dir: Path, monkeypatch: pytest.
             "cap": 20.0,
             "name": name,
             "kind": KINDS[i],
+            "secret-path": str(secret_path_for(federation.ledger(name))),
+            **NodePolicy(accept_privacy=("record", "none"), cache_dir=str(federation.root / "cache")).to_node_config(),
         }
         context = Context(run_id=1, node_id=100 + i, node_config=node_config, state=RecordDict(), run_config=flat)
         reply = train_handler(Message(content, metadata=metadata), context)
@@ -409,3 +425,158 @@ def test_coordinator_killed_after_a_round_then_resume_finishes_the_run(federatio
         assert {entry.round for entry in entries} == {1, 2}
         reported = report["privacy"]["nodes"][name]["epsilon"]
         assert min(abs(reported - entry.epsilon_after) for entry in entries) <= 1e-9 * max(1.0, reported)
+
+
+# -- a curious or compromised coordinator ------------------------------------------------------
+STRICT = "node-5"  # started with the default policy: record-level DP-SGD only, the installed app only
+
+EVIL_SERVER = '''
+import json, time
+from pathlib import Path
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    deadline = time.time() + 120
+    while len(list(grid.get_node_ids())) < int(context.run_config["nodes"]) and time.time() < deadline:
+        time.sleep(1)
+    sent = [
+        Message(RecordDict({"config": ConfigRecord({"server-round": 1})}), dst_node_id=node, message_type="train")
+        for node in grid.get_node_ids()
+    ]
+    replies = grid.send_and_receive(sent, timeout=240)
+    answers = [[r.error.code, r.error.reason] if r.has_error() else [0, "answered"] for r in replies]
+    Path(str(context.run_config["out"])).write_text(json.dumps(answers))
+'''
+
+EVIL_CLIENT = '''
+from pathlib import Path
+from flwr.clientapp import ClientApp
+
+# Importing this module is already running next to the data.
+MARKER = "{marker}"
+Path(MARKER).write_text("the submitted app ran on a node")
+app = ClientApp()
+'''
+
+
+def _ledgers(federation: Federation, names: list[str]) -> dict[str, bytes]:
+    return {name: federation.ledger(name).read_bytes() for name in names}
+
+
+@pytest.fixture(scope="module")
+def strict_node_key(federation: Federation) -> Iterator[Path]:
+    """The strict node's key, registered once for the module and unregistered at its end."""
+    from federation.flower_processes import write_connection
+
+    key_dir = federation.root / "keys" / STRICT
+    generate_node_keys(key_dir)
+    registered = federation.cesagram(
+        "server", "register", f"keys/{STRICT}/node.pub", "--superlink", federation.address, "--ca", str(federation.ca)
+    )
+    assert registered.returncode == 0, registered.stderr
+    node_id = registered.stdout.split("SuperNode")[-1].strip()
+    yield key_dir
+    home = federation.root / "strict-flwr"
+    connection = write_connection(home, address=federation.address, root_certificates=federation.ca)
+    subprocess.run(
+        [flower_bin("flwr"), "supernode", "unregister", node_id, connection],
+        env={**federation.env, "FLWR_HOME": str(home)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _start_strict_node(federation: Federation, key_dir: Path, *policy: str) -> FlowerProcess:
+    node = federation.start_node(
+        STRICT, key_dir=key_dir, data=federation.root / "data" / "node-3.jsonl", kind="hotline", policy=policy
+    )
+    federation.wait_connected([STRICT])
+    return node
+
+
+def test_runs_without_record_dp_are_declined_and_ledgers_stay_byte_identical(
+    federation: Federation, strict_node_key: Path
+) -> None:
+    """privacy=none: the opted-in test nodes train, the strict node declines; privacy=central: every node declines."""
+    names = ["node-0", "node-1", "node-2", STRICT]
+    node = _start_strict_node(federation, strict_node_key)
+    try:
+        before = _ledgers(federation, names)
+        run_dir = federation.root / "run-none"
+        completed = federation.cesagram(*federation.run_args(run_dir, "rounds=1", "privacy=none", "federation.nodes=4"), timeout=900)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        report = _report(run_dir)
+        strict = report["nodes"][STRICT]
+        assert strict["rounds"] == [] and list(strict["declined"]) == ["1"]
+        reason = strict["declined"]["1"]
+        assert reason == (
+            f"{STRICT}: declined: the run asks privacy=none; this node accepts record-level DP-SGD only "
+            "(accept-privacy=record)"
+        )
+        assert STRICT not in report["rounds"][0]["participants"] and STRICT in report["rounds"][0]["declined"]
+        assert f"declined: {STRICT}" in completed.stdout + completed.stderr
+        assert _ledgers(federation, names) == before
+
+        run_dir = federation.root / "run-central"
+        completed = federation.cesagram(*federation.run_args(run_dir, "rounds=1", "privacy=central", "federation.nodes=4"), timeout=900)
+        report = _report(run_dir)
+        assert report["rounds"][0]["participants"] == []
+        assert sorted(report["rounds"][0]["declined"]) == sorted(names)
+        for name in names:
+            assert "privacy=central" in report["nodes"][name]["declined"]["1"], report["nodes"][name]
+        assert any("every node declined" in note for note in report["notes"])
+        assert _ledgers(federation, names) == before
+    finally:
+        node.stop(grace_s=2)
+
+
+def test_an_app_the_nodes_did_not_accept_is_refused_before_any_of_its_code_runs(
+    federation: Federation, strict_node_key: Path
+) -> None:
+    """Submitted straight to the SuperLink with ``flwr run``: an app that ships its own ClientApp code."""
+    from federation.flower_processes import write_app_dir, write_connection
+
+    names = ["node-0", "node-1", "node-2", STRICT]
+    node = _start_strict_node(federation, strict_node_key, "--accept-app", "0" * 64)  # pins an app that never comes
+    try:
+        before = _ledgers(federation, names)
+        marker = federation.root / "evil-ran.txt"
+        out = federation.root / "evil-replies.json"
+        app = write_app_dir(
+            federation.root / "evil-app",
+            {"nodes": 4, "out": str(out)},
+            serverapp="evil_server:app",
+            clientapp="evil_client:app",
+        )
+        (app / "evil_server.py").write_text(EVIL_SERVER)
+        (app / "evil_client.py").write_text(EVIL_CLIENT.format(marker=marker))
+        home = federation.root / "evil-flwr"
+        connection = write_connection(home, address=federation.address, root_certificates=federation.ca)
+        completed = subprocess.run(
+            [flower_bin("flwr"), "run", str(app), connection, "--stream"],
+            env={**federation.env, "FLWR_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert out.exists(), (completed.stdout + completed.stderr)[-3000:]
+        answers = json.loads(out.read_text())
+        assert len(answers) == 4
+        reasons = {reason.split(":", 1)[0]: (code, reason) for code, reason in answers}
+        assert sorted(reasons) == sorted(names)
+        for name in ("node-0", "node-1", "node-2"):
+            code, reason = reasons[name]
+            assert code == 4003 and "ships its own files" in reason and "evil_client.py" in reason
+        code, reason = reasons[STRICT]
+        assert code == 4003 and "is not one this node accepts (accept-app)" in reason
+        assert not marker.exists()
+        assert _ledgers(federation, names) == before
+    finally:
+        node.stop(grace_s=2)

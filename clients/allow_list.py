@@ -1,0 +1,127 @@
+"""Everything a node's reply may carry, each item with its type and what it reveals.
+
+A reply item not listed here must not leave the node: the test
+``tests/privacy/test_node_replies.py`` calls the train and evaluate handlers and checks
+every record, key and type of every reply against :data:`REPLY_ALLOW_LIST`. The README's
+privacy model ("What leaves a node") is written from this table.
+
+Guarantees, in three kinds:
+
+- ``dp``: released under the node's record-level DP-SGD and charged to its ledger;
+- ``coarse``: an aggregate of private data, coarsened by the node's policy (counts
+  rounded to ``count-granularity``, histograms of at most ``max-histogram-bins`` bins
+  per class, at most ``max-evaluations-per-run`` / ``-per-day`` evaluate calls), not
+  under DP;
+- ``aggregate``: an exact sum over the validation split, neither coarsened nor under DP
+  (the early-warning counts of the final evaluation at the chosen threshold; at most
+  ``max-evaluations-per-run`` of them);
+- ``public``: chosen by the node's operator or derived from the run's public settings
+  and the node's ledger, not from conversations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from federation.wire import ConfigKeys
+
+
+@dataclass(frozen=True)
+class Item:
+    """One allowed reply item: the Python types Flower delivers and its guarantee."""
+
+    types: tuple[type, ...]
+    guarantee: str  # "dp" | "coarse" | "public"
+    reveals: str
+
+
+_INT = (int,)
+_FLOAT = (float, int)
+_STR = (str,)
+_INT_LIST = (list,)
+
+#: Reply items by (message type, record, key). ``ARRAYS`` stands for every array of the
+#: weights record (keys "0", "1", ...).
+ARRAYS = "*"
+REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
+    # -- train replies ------------------------------------------------------------------------
+    ("train", ConfigKeys.ARRAYS_RECORD, ARRAYS): Item(
+        (object,), "dp", "the head's weights after DP-SGD (record-level, charged before they are sent)"
+    ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.NUM_EXAMPLES): Item(
+        _INT, "coarse", "training conversations, rounded to count-granularity (FedAvg weight)"
+    ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.EPSILON): Item(
+        _FLOAT, "public", "the node's total epsilon after the round (all runs), from its ledger"
+    ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.STEPS): Item(
+        _INT, "coarse", "DP-SGD steps: epochs x training conversations / batch size, rounded up"
+    ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.TRAIN_SECONDS): Item(
+        _FLOAT, "coarse", "wall time of the round, in tenths of a second"
+    ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.ENCODE_SECONDS): Item(
+        _FLOAT, "coarse", "time to load and encode the data, in tenths of a second"
+    ),
+    # -- evaluate replies ---------------------------------------------------------------------
+    ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.NUM_EXAMPLES): Item(
+        _INT, "coarse", "validation conversations, rounded to count-granularity"
+    ),
+    ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.HIST_POS): Item(
+        _INT_LIST, "coarse", "score histogram of positive validation conversations, <= max-histogram-bins bins "
+        "(dp with histogram-noise: Gaussian noise per bin, charged to the ledger)"
+    ),
+    ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.HIST_NEG): Item(
+        _INT_LIST, "coarse", "score histogram of negative validation conversations, <= max-histogram-bins bins "
+        "(dp with histogram-noise)"
+    ),
+    ("evaluate", ConfigKeys.METRICS_RECORD, ConfigKeys.EVAL_SECONDS): Item(
+        _FLOAT, "coarse", "wall time of the evaluation, in tenths of a second"
+    ),
+    **{
+        ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}{key}"): Item(
+            _INT, "aggregate", f"early-warning {key.upper()} count on the validation split (with a threshold only)"
+        )
+        for key in ("tp", "fp", "fn", "tn")
+    },
+    ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}latency-counts"): Item(
+        _INT_LIST, "coarse", "true positives per warning latency, max-latency-bins bins (with a threshold only)"
+    ),
+    ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}lc5-sum"): Item(
+        _FLOAT, "aggregate", "sum of ERDE-5 latency costs over true positives (with a threshold only)"
+    ),
+    ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}lc50-sum"): Item(
+        _FLOAT, "aggregate", "sum of ERDE-50 latency costs over true positives (with a threshold only)"
+    ),
+}
+
+#: The node record, in both replies: who the node is and its privacy settings.
+for _kind in ("train", "evaluate"):
+    REPLY_ALLOW_LIST.update(
+        {
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.NODE_NAME): Item(_STR, "public", "the node's name (operator's)"),
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.NODE_KIND): Item(_STR, "public", "hotline / police / platform"),
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.CAP): Item(_FLOAT, "public", "the node's lifetime epsilon cap"),
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.DELTA): Item(_FLOAT, "public", "the node's delta"),
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.CONVERSATIONS): Item(
+                _INT, "coarse", "conversations held, rounded to count-granularity"
+            ),
+            (_kind, ConfigKeys.NODE_RECORD, ConfigKeys.POSITIVES): Item(
+                _INT, "coarse", "grooming conversations held, rounded to count-granularity"
+            ),
+        }
+    )
+
+#: What a node computes and never sends (documented so that nobody adds it back unknowingly).
+NEVER_SENT = {
+    ConfigKeys.TRAIN_LOSS: "loss on private data, without noise, on weights the server chose (a membership test)",
+    ConfigKeys.EVAL_LOSS: "loss on the validation split, without noise (the same attack)",
+    "texts, author ids, per-conversation scores or labels": "raw data",
+}
+
+
+def allowed(kind: str, record: str, key: str) -> Item | None:
+    """The allow-list entry of one reply item, or None when it must not leave the node."""
+    if record == ConfigKeys.ARRAYS_RECORD:
+        return REPLY_ALLOW_LIST.get((kind, record, ARRAYS))
+    return REPLY_ALLOW_LIST.get((kind, record, key))

@@ -1,0 +1,406 @@
+"""A curious or compromised coordinator against one node: the node's policy decides, not the run.
+
+The train and evaluate handlers are called directly, as Flower calls them, with a real
+Flower ``Context`` and ``Message``. Each case asserts what the node did: declined with a
+reason naming the setting, ledger bytes unchanged, and what its replies do (not) carry.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app.metadata import Metadata
+
+from clients.allow_list import REPLY_ALLOW_LIST, allowed
+from clients.app import evaluate_handler, train_handler
+from federation.data.load import load_conversations
+from federation.data.split import split_validation
+from federation.errors import ConfigError, LedgerError
+from federation.models.spec import ModelSpec, build_head
+from federation.privacy.ledger import PrivacyLedger
+from federation.privacy.node_policy import (
+    VIRTUAL_POLICY_ENV,
+    NodePolicy,
+    create_secret,
+    policy_from_node_config,
+    quota_path_for,
+    secret_path_for,
+    virtual_policy_env,
+)
+from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings
+from federation.training import TrainSettings
+from federation.wire import DECLINED_POLICY, ConfigKeys, arrays_to_record
+
+SPEC = ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0, ngram_dim=64)
+RISK = ["how old are you", "you seem so mature", "keep this between us", "add me on another app", "send a photo"]
+BENIGN = ["the match was great", "homework is due friday", "pizza tonight", "see you at school", "new song is out"]
+
+
+def _conversations(n: int) -> list[dict]:
+    return [
+        {
+            "id": f"c{i}",
+            "label": i % 2,
+            "messages": [
+                {"author": f"a{i}-{j % 2}", "text": (RISK if i % 2 else BENIGN)[(i + j) % 5]} for j in range(6)
+            ],
+        }
+        for i in range(n)
+    ]
+
+
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+class Node:
+    """One real node's files (data, ledger, secret, cache) and its node config."""
+
+    def __init__(self, root: Path, *, conversations: int = 60, policy: NodePolicy | None = None, name: str = "node-2"):
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.data = _write(root / "data.jsonl", _conversations(conversations))
+        self.ledger = root / "ledger.json"
+        PrivacyLedger.create(self.ledger, node=name, cap=8.0, delta=1e-5)
+        self.secret = create_secret(secret_path_for(self.ledger))
+        self.cache = root / "cache"
+        self.cache.mkdir()
+        policy = policy or NodePolicy()
+        policy = NodePolicy(**{**policy.__dict__, "cache_dir": str(self.cache)})
+        self.config = {
+            "data-path": str(self.data),
+            "ledger-path": str(self.ledger),
+            "cap": 8.0,
+            "delta": 1e-5,
+            "name": name,
+            "kind": "hotline",
+            "secret-path": str(self.secret),
+            **policy.to_node_config(),
+        }
+
+    def ledger_bytes(self) -> bytes:
+        return self.ledger.read_bytes()
+
+
+def run_config(**overrides) -> dict:
+    values = dict(
+        run_id="run-1",
+        run_dir="/nonexistent/run",
+        rounds=2,
+        nodes=1,
+        model=SPEC,
+        train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5),
+        privacy=PrivacySettings(epsilon=2.0),
+    )
+    values.update(overrides)
+    return RunSettings(**values).to_flat()
+
+
+def context(node: Node, flat: dict) -> Context:
+    return Context(run_id=1, node_id=2, node_config=dict(node.config), state=RecordDict(), run_config=flat)
+
+
+def _arrays(seed: int = 0) -> ArrayRecord:
+    head = build_head(SPEC, dim_in=SPEC.ngram_dim, seed=seed)
+    return arrays_to_record([p.detach().numpy() for p in head.state_dict().values()])
+
+
+def message(kind: str, *, arrays: ArrayRecord | None = None, threshold: float | None = None) -> Message:
+    config = ConfigRecord({ConfigKeys.SERVER_ROUND: 1})
+    if threshold is not None:
+        config[ConfigKeys.THRESHOLD] = threshold
+    metadata = Metadata(
+        run_id=1, message_id="m1", src_node_id=1, dst_node_id=2, reply_to_message_id="", group_id="1",
+        created_at=0.0, ttl=60, message_type=kind,
+    )  # fmt: skip
+    content = RecordDict({ConfigKeys.ARRAYS_RECORD: arrays or _arrays(), ConfigKeys.CONFIG_RECORD: config})
+    return Message(content, metadata=metadata)
+
+
+def assert_declined(reply: Message, *words: str) -> str:
+    assert reply.has_error(), "the node answered instead of declining"
+    assert reply.error.code == DECLINED_POLICY
+    reason = reply.error.reason
+    assert reason.startswith("node-2: declined: ") and "\n" not in reason
+    for word in words:
+        assert word in reason
+    return reason
+
+
+# -- the allow-list ----------------------------------------------------------------------------
+def _check_against_allow_list(kind: str, reply: Message) -> set[tuple[str, str]]:
+    assert not reply.has_error(), reply.error
+    seen: set[tuple[str, str]] = set()
+    for record_name, record in reply.content.items():
+        if isinstance(record, ArrayRecord):
+            assert allowed(kind, record_name, "*") is not None, f"{kind} reply carries arrays in {record_name!r}"
+            seen.add((record_name, "*"))
+            continue
+        assert isinstance(record, (MetricRecord, ConfigRecord)), type(record)
+        for key, value in record.items():
+            item = allowed(kind, record_name, key)
+            assert item is not None, f"{kind} reply carries {record_name}/{key}, which is not on the allow-list"
+            assert isinstance(value, item.types) and not isinstance(value, bool), (key, type(value))
+            if isinstance(value, list):
+                assert all(isinstance(v, int) and not isinstance(v, bool) for v in value), key
+            seen.add((record_name, key))
+    return seen
+
+
+def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    flat = run_config()
+    train_reply = train_handler(message("train"), context(node, flat))
+    seen_train = _check_against_allow_list("train", train_reply)
+    eval_reply = evaluate_handler(message("evaluate", threshold=0.5), context(node, flat))
+    seen_eval = _check_against_allow_list("evaluate", eval_reply)
+    listed = {(kind, record, key) for kind, record, key in REPLY_ALLOW_LIST}
+    assert {("train", r, k) for r, k in seen_train} == {i for i in listed if i[0] == "train"}
+    assert {("evaluate", r, k) for r, k in seen_eval} == {i for i in listed if i[0] == "evaluate"}
+    metrics = train_reply.content[ConfigKeys.METRICS_RECORD]
+    assert ConfigKeys.TRAIN_LOSS not in metrics
+    assert ConfigKeys.EVAL_LOSS not in eval_reply.content[ConfigKeys.METRICS_RECORD]
+    assert metrics[ConfigKeys.EPSILON] > 0  # record-level DP-SGD, charged
+    assert len(PrivacyLedger.open(node.ledger).entries) == 1
+
+
+def test_counts_leave_rounded(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", conversations=57)  # 29 positives
+    reply = train_handler(message("train"), context(node, run_config()))
+    info = reply.content[ConfigKeys.NODE_RECORD]
+    assert (info[ConfigKeys.CONVERSATIONS], info[ConfigKeys.POSITIVES]) == (60, 30)
+    assert reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.NUM_EXAMPLES] % 10 == 0
+
+
+def test_crafted_head_has_no_train_loss_to_read(tmp_path: Path) -> None:
+    """A head crafted to single out one conversation: the reply reads the same without it."""
+    with_target = Node(tmp_path / "with", conversations=60)
+    without = Node(tmp_path / "without", conversations=60)
+    for node in (with_target, without):  # the same node (one secret), minus the targeted conversation
+        node.secret.write_text("5e" * 32 + "\n")  # fixed: counts then sit away from a rounding boundary
+    records = _conversations(60)
+    policy = policy_from_node_config(with_target.config)
+    train_part, _ = split_validation(load_conversations(with_target.data), fraction=policy.validation_fraction, seed=policy.split_seed)
+    target = next(c.id for c in train_part if c.label == 1)
+    _write(without.data, [r for r in records if r["id"] != target])
+    crafted = [np.zeros_like(a) for a in _arrays().to_numpy_ndarrays()]
+    crafted[-1] = crafted[-1] + 50.0  # every score saturates: a loss would spike on the one positive target
+    replies = [
+        train_handler(message("train", arrays=arrays_to_record(crafted)), context(node, run_config()))
+        for node in (with_target, without)
+    ]
+    readable = []
+    for reply in replies:
+        metrics = dict(reply.content[ConfigKeys.METRICS_RECORD])
+        assert ConfigKeys.TRAIN_LOSS not in metrics
+        for timing in (ConfigKeys.TRAIN_SECONDS, ConfigKeys.ENCODE_SECONDS, ConfigKeys.EPSILON):
+            metrics.pop(timing)
+        readable.append((metrics, dict(reply.content[ConfigKeys.NODE_RECORD])))
+    assert readable[0] == readable[1]
+
+
+# -- privacy modes -----------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["none", "central"])
+def test_run_without_record_dp_is_declined_and_ledger_untouched(tmp_path: Path, mode: str) -> None:
+    node = Node(tmp_path / "n")
+    before = node.ledger_bytes()
+    flat = run_config(privacy=PrivacySettings(mode=mode))
+    reason = assert_declined(train_handler(message("train"), context(node, flat)), f"privacy={mode}", "accept-privacy")
+    assert "record-level DP-SGD only" in reason
+    assert_declined(evaluate_handler(message("evaluate"), context(node, flat)), f"privacy={mode}")
+    assert node.ledger_bytes() == before
+    assert not quota_path_for(node.ledger).exists()
+
+
+def test_run_config_cannot_widen_the_policy(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    flat = {**run_config(privacy=PrivacySettings(mode="none")), "policy.accept-privacy": "record,none"}
+    assert_declined(train_handler(message("train"), context(node, flat)), "privacy=none")
+
+
+def test_opted_in_node_trains_without_dp_and_charges_nothing(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(accept_privacy=("record", "none")))
+    before = node.ledger_bytes()
+    reply = train_handler(message("train"), context(node, run_config(privacy=PrivacySettings(mode="none"))))
+    assert not reply.has_error()
+    assert reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EPSILON] == 0.0
+    assert node.ledger_bytes() == before
+
+
+def test_too_long_a_run_is_declined(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(max_rounds=5))
+    assert_declined(train_handler(message("train"), context(node, run_config(rounds=6))), "rounds=6", "max-rounds")
+
+
+# -- evaluation --------------------------------------------------------------------------------
+def test_million_bin_histogram_is_declined_and_default_bins_are_bounded(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    flat = run_config(evaluation=EvaluationSettings(histogram_bins=1_000_000))
+    assert_declined(evaluate_handler(message("evaluate"), context(node, flat)), "histogram_bins=1000000", "max-histogram-bins")
+    reply = evaluate_handler(message("evaluate"), context(node, run_config()))
+    metrics = reply.content[ConfigKeys.METRICS_RECORD]
+    assert len(metrics[ConfigKeys.HIST_POS]) == len(metrics[ConfigKeys.HIST_NEG]) <= NodePolicy().max_histogram_bins
+
+
+def test_evaluate_called_a_thousand_times_is_bounded(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(max_evaluations_per_run=20, max_evaluations_per_day=30))
+    flat = run_config()
+    replies = [evaluate_handler(message("evaluate"), context(node, flat)) for _ in range(1000)]
+    answered = [r for r in replies if not r.has_error()]
+    assert len(answered) == 20
+    assert_declined(replies[-1], "max-evaluations-per-run=20")
+    other_run = [evaluate_handler(message("evaluate"), context(node, run_config(run_id="run-2"))) for _ in range(50)]
+    assert sum(not r.has_error() for r in other_run) == 10  # the day's 30, across runs
+    assert_declined(other_run[-1], "max-evaluations-per-day=30")
+    counts = json.loads(quota_path_for(node.ledger).read_text())
+    assert counts["runs"] == {"run-1": 20, "run-2": 10}
+
+
+def test_validation_split_ignores_the_runs_seed_and_fraction(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    arrays = _arrays(seed=3)
+    readings = []
+    for seed, fraction in ((0, 0.2), (1, 0.9), (12345, 0.05)):
+        flat = run_config(run_id=f"run-{seed}", seed=seed, evaluation=EvaluationSettings(validation_fraction=fraction))
+        metrics = evaluate_handler(message("evaluate", arrays=arrays), context(node, flat)).content[ConfigKeys.METRICS_RECORD]
+        readings.append((metrics[ConfigKeys.NUM_EXAMPLES], metrics[ConfigKeys.HIST_POS], metrics[ConfigKeys.HIST_NEG]))
+    assert readings[0] == readings[1] == readings[2]
+
+
+def test_split_and_training_seeds_come_from_the_node_secret() -> None:
+    a = NodePolicy(secret="a" * 64)
+    b = NodePolicy(secret="b" * 64)
+    assert a.seed(0, "run-1", "node-2", 1) != b.seed(0, "run-1", "node-2", 1)
+    assert NodePolicy().seed(0, "run-1", "node-2", 1) not in (a.seed(0, "run-1", "node-2", 1), b.seed(0, "run-1", "node-2", 1))
+
+
+# -- the cache ---------------------------------------------------------------------------------
+def test_cache_dir_outside_the_nodes_is_declined(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    planted = tmp_path / "elsewhere"
+    flat = run_config(cache_dir=str(planted))
+    assert_declined(train_handler(message("train"), context(node, flat)), f"cache-dir={planted}", str(node.cache))
+    assert not planted.exists()
+    inside = run_config(cache_dir=str(node.cache / "sub"))
+    assert not train_handler(message("train"), context(node, inside)).has_error()
+
+
+# -- virtual nodes -----------------------------------------------------------------------------
+def _virtual_context(tmp_path: Path, flat: dict) -> Context:
+    return Context(run_id=1, node_id=2, node_config={"partition-id": 0, "num-partitions": 1}, state=RecordDict(), run_config=flat)
+
+
+def test_virtual_nodes_take_their_policy_from_the_simulation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir, ledger_dir = tmp_path / "data", tmp_path / "ledgers"
+    data_dir.mkdir()
+    ledger_dir.mkdir()
+    _write(data_dir / "node-0.jsonl", _conversations(40))
+    PrivacyLedger.create(ledger_dir / "node-0.json", node="node-0", cap=8.0, delta=1e-5)
+    flat = run_config(privacy=PrivacySettings(mode="none"), data_dir=str(data_dir), ledger_dir=str(ledger_dir))
+    monkeypatch.delenv(VIRTUAL_POLICY_ENV, raising=False)
+    reply = train_handler(message("train"), _virtual_context(tmp_path, flat))
+    assert reply.has_error() and reply.error.code == DECLINED_POLICY and "privacy=none" in reply.error.reason
+    env = virtual_policy_env({"accept_privacy": ["record", "none"]}, split_seed=0)
+    monkeypatch.setenv(VIRTUAL_POLICY_ENV, env[VIRTUAL_POLICY_ENV])
+    assert not train_handler(message("train"), _virtual_context(tmp_path, flat)).has_error()
+
+
+# -- ledger and secret at the command line -----------------------------------------------------
+def test_node_init_creates_ledger_and_secret_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cesagram.cli import main
+
+    ledger = tmp_path / "node.ledger.json"
+    assert main(["node", "init", str(ledger), "--cap", "6", "--delta", "1e-6"]) == 0
+    opened = PrivacyLedger.open(ledger)
+    assert (opened.cap, opened.delta, opened.spent) == (6.0, 1e-6, 0.0)
+    secret = secret_path_for(ledger)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    before = ledger.read_bytes(), secret.read_bytes()
+    capsys.readouterr()
+    assert main(["node", "init", str(ledger), "--cap", "9"]) == 3
+    err = capsys.readouterr().err
+    assert "already exists" in err and len(err.strip().splitlines()) == 1
+    assert (ledger.read_bytes(), secret.read_bytes()) == before
+
+
+def test_node_start_refuses_a_missing_ledger_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cesagram.cli import main
+    from federation.pki import generate_node_keys, generate_pilot_certificates
+
+    certs = generate_pilot_certificates(tmp_path / "certs", hosts=["superlink.test"])
+    key, _ = generate_node_keys(tmp_path / "keys")
+    data = _write(tmp_path / "data.jsonl", _conversations(20))
+    missing = tmp_path / "ledgers" / "node.json"
+    status = main([
+        "node", "start", "--superlink", "127.0.0.1:1", "--ca", str(certs.ca_cert), "--key", str(key),
+        "--data", str(data), "--ledger", str(missing), "--cap", "8",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 3 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(missing) in err and f"cesagram node init {missing} --cap 8" in err
+    assert not missing.exists()
+
+
+def test_node_start_refuses_a_corrupt_ledger(tmp_path: Path) -> None:
+    from clients.node_cli import _open_ledger
+
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text("{not json", encoding="utf-8")
+    with pytest.raises(LedgerError, match=str(ledger)):
+        _open_ledger(ledger, cap=8.0, delta=1e-5)
+    assert ledger.read_text(encoding="utf-8") == "{not json"
+
+
+def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
+    import argparse
+
+    from clients.node_cli import policy_from_args
+
+    args = argparse.Namespace(accept_privacy=["record", "none"], allow_test_privacy=False)
+    with pytest.raises(ConfigError, match="--allow-test-privacy"):
+        policy_from_args(args)
+    args.allow_test_privacy = True
+    assert policy_from_args(args).accept_privacy == ("record", "none")
+    assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
+
+
+# -- histograms under DP (opt-in) --------------------------------------------------------------
+def test_rdp_of_a_full_batch_step_is_the_gaussian_mechanism() -> None:
+    from federation.privacy.accounting import ORDERS, rdp_of
+
+    sigma = 4.0
+    assert rdp_of([(sigma, 1.0, 1)]) == pytest.approx(np.asarray(ORDERS) / (2 * sigma**2), rel=1e-9)
+
+
+def test_noised_histograms_are_charged_to_the_ledger(tmp_path: Path) -> None:
+    from federation.privacy.accounting import epsilon_of
+    from federation.privacy.release import evaluation_key
+
+    node = Node(tmp_path / "n", policy=NodePolicy(histogram_noise=5.0))
+    reply = evaluate_handler(message("evaluate"), context(node, run_config()))
+    metrics = reply.content[ConfigKeys.METRICS_RECORD]
+    assert all(isinstance(c, int) and c >= 0 for c in metrics[ConfigKeys.HIST_POS] + metrics[ConfigKeys.HIST_NEG])
+    ledger = PrivacyLedger.open(node.ledger)
+    [entry] = ledger.entries
+    assert (entry.run, entry.round, entry.steps, entry.noise_multiplier, entry.sample_rate) == (
+        evaluation_key("run-1", 5.0), 1, 1, 5.0, 1.0,
+    )  # fmt: skip
+    assert ledger.spent == pytest.approx(epsilon_of([(5.0, 1.0, 1)], delta=1e-5))
+    evaluate_handler(message("evaluate"), context(node, run_config()))
+    assert PrivacyLedger.open(node.ledger).spent == pytest.approx(epsilon_of([(5.0, 1.0, 2)], delta=1e-5))
+
+
+def test_a_noised_histogram_past_the_cap_is_not_sent(tmp_path: Path) -> None:
+    from federation.wire import DECLINED_BUDGET
+
+    node = Node(tmp_path / "n", policy=NodePolicy(histogram_noise=0.5))  # one release costs more than epsilon 8
+    before = node.ledger_bytes()
+    reply = evaluate_handler(message("evaluate"), context(node, run_config()))
+    assert reply.has_error() and reply.error.code == DECLINED_BUDGET and "noised histogram" in reply.error.reason
+    assert node.ledger_bytes() == before
