@@ -205,60 +205,6 @@ class MessageScoreHead(nn.Module):
         return (_masked_softmax(scores.expand_as(band), band) * scores).sum(dim=-1) * mask.to(x.dtype)
 
 
-class EvidenceSumHead(MessageScoreHead):
-    """Each message scored on its own; a stretch's logit *adds up* the evidence of its messages.
-
-    A message's logit ``l`` is the compact head's (a linear function of its embedding plus
-    its speaker's offset); the stretch's logit is ``b + sum(softplus(l))`` over its
-    messages, with a learned offset ``b``. Cues combine: an age question alone adds a
-    little, the child's age in reply, a request for secrecy, a move to another app and a
-    meeting request together add up past the threshold, where the soft maximum of
-    :class:`MessageScoreHead` only sees the strongest of them. ``dim_in + 5`` weights, so
-    DP-SGD costs it what it costs the compact head.
-
-    Parameters
-    ----------
-    dim_in
-        Message embedding length ``d``.
-
-    Notes
-    -----
-    ``message_weights`` are each message's share of the evidence, ``softplus(l)`` over its
-    sum: the lines that made the score, for analysts.
-    """
-
-    def __init__(self, *, dim_in: int) -> None:
-        super().__init__(dim_in=dim_in)
-        # A one-entry embedding holds the offset, so Opacus computes its per-sample gradient.
-        self.offset = nn.Embedding(1, 1)
-        nn.init.constant_(self.offset.weight, -2.0)
-
-    def _evidence(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        return nn.functional.softplus(self.message_logits(x, speaker)) * mask.to(x.dtype)
-
-    def _bias(self, like: torch.Tensor) -> torch.Tensor:
-        return self.offset(torch.zeros(like.shape[0], dtype=torch.long, device=like.device))
-
-    def message_weights(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """Each message's share of the stretch's evidence, ``[B, L]``; 0 at padding."""
-        evidence = self._evidence(x, mask, speaker)
-        return evidence / evidence.sum(dim=-1, keepdim=True).clamp(min=1e-12)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B]``; the offset alone for a stretch with no message."""
-        x, mask, speaker = _at_least_one_position(x, mask, speaker)
-        return self._bias(x).squeeze(-1) + self._evidence(x, mask, speaker).sum(dim=-1)
-
-    def sliding_logits(
-        self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor, window: int
-    ) -> torch.Tensor:
-        """Logits ``[B, L]`` of the window ending at every message (a banded sum); 0 at padding."""
-        x, mask, speaker = _at_least_one_position(x, mask, speaker)
-        evidence = self._evidence(x, mask, speaker)
-        band = _window_band(mask, window).to(x.dtype)
-        return (self._bias(x) + torch.einsum("btl,bl->bt", band, evidence)) * mask.to(x.dtype)
-
-
 class NgramHead(nn.Module):
     """Masked mean of message features, then a linear layer (or a small MLP).
 

@@ -12,14 +12,13 @@ from torch import nn
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MessageEncoder, MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, EvidenceSumHead, MessageScoreHead, NgramHead
+from federation.models.heads import AttentionWindowHead, MessageScoreHead, NgramHead
 from federation.models.ngram import HashedNgramEncoder
 
 logger = logging.getLogger(__name__)
 
 ModelName = Literal["minilm", "ngram"]
 MODEL_NAMES: tuple[str, ...] = ("minilm", "ngram")
-POOLINGS: tuple[str, ...] = ("softmax", "sum")
 
 
 def _int_field(name: str, value: object, minimum: int) -> None:
@@ -49,10 +48,6 @@ class ModelSpec:
         Messages per scored window when scoring after each message.
     ngram_dim
         Hash buckets of the n-gram encoder.
-    pooling
-        How the compact MiniLM head (``hidden = 0``) turns message logits into a window's:
-        ``softmax`` (the soft maximum, :class:`MessageScoreHead`) or ``sum`` (evidence
-        added up, :class:`EvidenceSumHead`).
     """
 
     name: ModelName
@@ -62,7 +57,6 @@ class ModelSpec:
     max_messages: int = 150
     score_window: int = 50
     ngram_dim: int = 1024
-    pooling: str = "softmax"
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -80,8 +74,6 @@ class ModelSpec:
         _int_field("max_messages", self.max_messages, 1)
         _int_field("score_window", self.score_window, 1)
         _int_field("ngram_dim", self.ngram_dim, 1)
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 def build_encoder(spec: ModelSpec, *, cache: EmbeddingCache | None) -> MessageEncoder:
@@ -112,7 +104,7 @@ def build_head(spec: ModelSpec, *, dim_in: int, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.name == "minilm" and spec.hidden == 0:
-            return EvidenceSumHead(dim_in=dim_in) if spec.pooling == "sum" else MessageScoreHead(dim_in=dim_in)
+            return MessageScoreHead(dim_in=dim_in)
         if spec.name == "minilm":
             return AttentionWindowHead(
                 dim_in=dim_in, hidden=spec.hidden, window=spec.window, dropout=spec.dropout

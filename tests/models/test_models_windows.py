@@ -9,7 +9,7 @@ from opacus import GradSampleModule
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, EvidenceSumHead, MessageScoreHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.windows import conversation_scores, window_scores
 
 DIM = 10
@@ -44,9 +44,8 @@ HEADS = [
     lambda: NgramHead(dim_in=DIM, hidden=4),
     lambda: NgramHead(dim_in=DIM, hidden=0),
     lambda: MessageScoreHead(dim_in=DIM),
-    lambda: EvidenceSumHead(dim_in=DIM),
 ]
-HEAD_IDS = ["attn", "ngram-mlp", "ngram-linear", "pooled", "evidence-sum"]
+HEAD_IDS = ["attn", "ngram-mlp", "ngram-linear", "pooled"]
 
 
 @pytest.mark.parametrize("sliding", [True, False], ids=["sliding", "windowed"])
