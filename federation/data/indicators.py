@@ -18,6 +18,8 @@ INDICATORS: dict[str, str] = {
     "photo_request": "asks for a photo or a video call",
     "meeting_request": "proposes to meet in person",
     "pressure": "pressures, guilt-trips or threatens the child",
+    "runaway_offer": "offers to help the child leave home: a place to stay, travel money or tickets, "
+    "planning to leave without telling anyone",
 }
 
 INDICATOR_CODES: tuple[str, ...] = tuple(INDICATORS)

@@ -128,6 +128,14 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
         "i'll tell everyone about our chats",
         "you'll get in trouble if you don't",
     ),
+    "runaway_offer": (
+        "you can come and stay with me",
+        "i'll pay for your ticket to get here",
+        "leave home and come to my place",
+        "you don't need to tell your parents you're leaving",
+        "i'll send you money for the journey",
+        "run away and live with me",
+    ),
 }
 
 #: Per encoder family, the similarity at which a code is reported. Printed by
@@ -136,28 +144,30 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
 #: prints precision and recall on held-out synthetic data (seed 202).
 CALIBRATED_THRESHOLDS: dict[str, dict[str, float]] = {
     "minilm": {
-        "personal_question": 0.673,
-        "flattery": 0.682,
-        "gift": 0.619,
-        "risk_check": 0.695,
+        "personal_question": 0.753,
+        "flattery": 0.548,
+        "gift": 0.649,
+        "risk_check": 0.75,
         "secrecy": 0.65,
-        "isolation": 0.63,
-        "app_move": 0.562,
-        "photo_request": 0.769,
+        "isolation": 0.621,
+        "app_move": 0.631,
+        "photo_request": 0.581,
         "meeting_request": 0.683,
-        "pressure": 0.53,
+        "pressure": 0.578,
+        "runaway_offer": 0.632,
     },
     "ngram": {
-        "personal_question": 0.597,
-        "flattery": 0.652,
-        "gift": 0.557,
-        "risk_check": 0.571,
+        "personal_question": 0.576,
+        "flattery": 0.54,
+        "gift": 0.444,
+        "risk_check": 0.606,
         "secrecy": 0.422,
-        "isolation": 0.568,
-        "app_move": 0.559,
-        "photo_request": 0.456,
-        "meeting_request": 0.523,
-        "pressure": 0.483,
+        "isolation": 0.591,
+        "app_move": 0.622,
+        "photo_request": 0.502,
+        "meeting_request": 0.536,
+        "pressure": 0.604,
+        "runaway_offer": 0.719,
     },
 }
 

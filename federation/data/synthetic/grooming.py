@@ -2,7 +2,9 @@
 
 The stages follow the grooming literature used to annotate PAN-2012 and PANC: friendship
 and relationship forming, personal questions, flattery, gifts, risk assessment, secrecy
-and isolation, moving to another app, photo and meeting requests, pressure. Three tempos:
+and isolation, moving to another app, photo and meeting requests, offers to help the
+child leave home (a place to stay, tickets, leaving without telling anyone: the link to
+children going missing), pressure. Three tempos:
 ``slow`` grooming over 50 to 150 messages with much small talk, ``medium``, and ``fast``
 sextortion-style escalation in 10 to 25 messages. Slow and medium conversations may stop
 at an early stage, as chats handed to a helpline or seized by police often do, so that
@@ -37,6 +39,7 @@ _LATER_STAGES: dict[str, tuple[tuple[str, float], ...]] = {
         ("isolation", 0.5),
         ("app_move", 0.6),
         ("photo_request", 0.5),
+        ("runaway_offer", 0.3),
         ("meeting_request", 0.5),
         ("pressure", 0.4),
     ),
@@ -47,6 +50,7 @@ _LATER_STAGES: dict[str, tuple[tuple[str, float], ...]] = {
         ("isolation", 0.3),
         ("app_move", 0.6),
         ("photo_request", 0.6),
+        ("runaway_offer", 0.25),
         ("meeting_request", 0.4),
         ("pressure", 0.4),
     ),

@@ -232,6 +232,23 @@ G[meeting_request]: i'll be near {place} {day}, come say hi | let's finally meet
 C: maybe | idk | what time?
 G?[secrecy]: come on your own ok? | don't bring anyone
 
+== grooming:runaway_offer
+G[runaway_offer]: if things are that bad at home you can stay at mine | you could come live with me, i've got a spare room | you don't have to stay there, come to mine | my place is always open for you
+C: really? | i don't know | my parents would freak | maybe
+G?[secrecy]: just don't tell anyone where you're going | leave your phone behind so they can't track it | tell them you're sleeping at a friend's
+
+G[runaway_offer]: i can send you money for the bus | i'll buy you a train ticket to come here | i'll pay for your ticket, you just have to get to the station | i can get you a ticket for {day}
+C: wait seriously? | that's a lot of money | idk | how would i even get there
+G: don't worry about it | i'll sort everything | you'll be fine with me
+
+G[runaway_offer]: why don't you just leave | you should run away from them | pack a bag and come to me | nobody there appreciates you, come here
+C: i can't | i've thought about it | they'd look for me | i'm scared
+G?[isolation]: they don't care about you like i do | you'd be happier here
+
+G[runaway_offer]: plan it for when they're out | leave at night when everyone's asleep | go after school and don't go home | i'll wait for you at {place}
+C: ok | maybe | not so sure | that's scary
+G?[secrecy]: don't tell your friends either | delete our chat before you go
+
 == grooming:pressure
 G[pressure]: @answer_me
 C: @busy | stop | sorry
