@@ -157,6 +157,7 @@ def train_handler(msg: Message, context: Context) -> Message:
             ConfigKeys.TRAIN_LOSS: float(result.train_loss),
             ConfigKeys.EPSILON: epsilon,
             ConfigKeys.STEPS: int(result.steps),
+            ConfigKeys.NOISE_MULTIPLIER: float(result.noise_multiplier or 0.0),
             ConfigKeys.TRAIN_SECONDS: time.perf_counter() - started,
             ConfigKeys.ENCODE_SECONDS: float(data.encode_seconds),
         }

@@ -38,6 +38,7 @@ class ConfigKeys:
     EVAL_LOSS = "eval-loss"
     EPSILON = "epsilon"
     STEPS = "steps"
+    NOISE_MULTIPLIER = "noise-multiplier"  # the DP-SGD mechanism's sigma (0 without DP): bounds the update
     TRAIN_SECONDS = "train-seconds"
     ENCODE_SECONDS = "encode-seconds"
     EVAL_SECONDS = "eval-seconds"

@@ -28,6 +28,7 @@ from server.recorder import RunRecorder
 from server.rounds import RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
 from server.secagg import SecAggTrainStep
 from server.strategies import build_strategy
+from server.validation import ReplyScreen
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         evaluate_config=ConfigRecord({}),
         on_round_end=checkpoint,
         train_step=train_step,
+        check_replies=ReplyScreen(run),
     )
     load_head_arrays(head, record_to_arrays(arrays))
     threshold = recorder.last_histogram.best_threshold(beta=0.5) if recorder.last_histogram is not None else 0.5
