@@ -16,6 +16,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, Record
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 
+from clients.attack import attack_mod
 from clients.local_data import NodeData, node_data
 from clients.node_settings import NodeSettings, resolve_node
 from federation.early import warning_at
@@ -115,7 +116,7 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-@app.train(mods=[_central_clipping_mod])
+@app.train(mods=[attack_mod, _central_clipping_mod])  # attack_mod: a no-op unless the node's own config makes it an attacker
 @_guarded
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on this node's data, with DP-SGD when configured."""

@@ -139,6 +139,23 @@ def report_markdown(report: dict[str, Any]) -> str:
             if key in final:
                 lines.append(f"| {key} | {_fmt(final[key])} |")
         lines.append("")
+    attack = report.get("attack")
+    if attack:
+        lines += [
+            "## Simulated attack",
+            "",
+            f"{attack['kind']} by {', '.join(attack['attackers'])} from round {attack['from_round']} "
+            "(the researcher's setting; the server was not told).",
+            "",
+        ]
+        backdoor = attack.get("backdoor")
+        if backdoor:
+            lines += [
+                f"Backdoor success rate: {_fmt(backdoor.get('success_rate'))} of the {backdoor.get('flagged_clean')} "
+                f"grooming test conversations flagged without the trigger are no longer flagged with it "
+                f"({backdoor.get('grooming_test_conversations')} grooming test conversations).",
+                "",
+            ]
     comparison = report.get("comparison")
     if comparison:
         lines += ["## Against the baselines", ""]

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENT_PREFIX = "deployment."
 RUN_FILE = "run.json"
-GROUPS = ("data", "model", "privacy", "strategy", "federation", "experiment")
+GROUPS = ("data", "model", "privacy", "strategy", "federation", "attack", "experiment")
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,11 @@ def production_settings(cfg: Any, *, run_dir: Path) -> tuple[RunSettings, Deploy
     from federation.training import TrainSettings
 
     federation = cfg.federation
+    if cfg.get("attack") is not None and cfg.attack.get("kind", "none") != "none":
+        raise ConfigError(
+            f"attack={cfg.attack.kind} simulates misbehaving nodes in `cesagram simulate` only; a real node's "
+            "behaviour is set by its own operator, never by the coordinator's run"
+        )
     try:
         model = instantiate(cfg.model)
     except Exception as error:  # noqa: BLE001 - Hydra wraps the dataclass's ConfigError

@@ -25,13 +25,13 @@ from federation.wire import DECLINED_BUDGET, FAILED, ConfigKeys, message_bytes
 log = logging.getLogger(__name__)
 
 
-def _spent(reply: Message, default: float) -> float:
-    """The epsilon a (rejected) reply reports, when it reports a finite one."""
+def _readable(reply: Message, key: str) -> float | None:
+    """A metric of a (rejected) reply, when it is a finite number >= 0."""
     try:
-        value = float(reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EPSILON])
+        value = float(reply.content[ConfigKeys.METRICS_RECORD][key])
     except (KeyError, TypeError, ValueError):
-        return default
-    return value if math.isfinite(value) and value >= default else default
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 @dataclass
@@ -116,7 +116,9 @@ class RunRecorder(RunHistory):
             received = 0
             if node_id in rejected and not reply.has_error():
                 reason = rejected[node_id]
-                node.epsilon = _spent(reply, node.epsilon)  # the node's ledger charged the round all the same
+                # The node's ledger charged the round all the same: the privacy section says so.
+                node.epsilon = max(node.epsilon, _readable(reply, ConfigKeys.EPSILON) or 0.0)
+                node.steps += int(_readable(reply, ConfigKeys.STEPS) or 0)
                 node.rejected[server_round] = reason
                 self._current["rejected"][node.name] = reason
                 received = message_bytes(reply)

@@ -17,7 +17,7 @@ from federation.data.load import load_conversations
 from federation.models.features import build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays
-from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
@@ -36,7 +36,7 @@ WAIT_FOR_NODES_S = 120.0
 
 
 def _cache(run: RunSettings) -> EmbeddingCache:
-    return EmbeddingCache(Path(run.cache_dir) / "embeddings.sqlite" if run.cache_dir else default_cache_path())
+    return EmbeddingCache(cache_path_for(run.cache_dir))
 
 
 def _composed_config(run_dir: Path, run: RunSettings) -> dict[str, Any]:

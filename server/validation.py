@@ -44,6 +44,7 @@ __all__ = [
     "ReplyScreen",
     "aggregate_problem",
     "honest_update_bound",
+    "momentum_gain",
     "reply_problem",
 ]
 
@@ -94,10 +95,12 @@ def honest_update_bound(
     with overwhelming probability (``BOUND_MARGIN`` covers it) and ``||z||``, the norm of a
     standard Gaussian in ``d`` dimensions, below ``sqrt(d) + NOISE_TAIL`` (its tail is
     ``exp(-t^2 / 2)``). SGD with momentum ``m`` keeps ``v_t = m v_{t-1} + g_t``, so
-    ``||v_t|| <= max ||g|| / (1 - m)``, and ``T`` steps of ``lr * v_t`` move the weights by at
-    most ``lr * T * max ||g|| / (1 - m)``::
+    ``||v_t|| <= (1 + m + ... + m^(t-1)) max ||g|| = (1 - m^t) / (1 - m) max ||g||``, and ``T``
+    steps of ``lr * v_t`` move the weights by at most ``lr * M(T) * max ||g||`` with
+    ``M(T) = sum_t (1 - m^t) / (1 - m)`` (below ``T / (1 - m)``: momentum amplifies a long run by
+    up to ``1 / (1 - m)``, a short one by less)::
 
-        bound = BOUND_MARGIN * lr * T * C * (1 + sigma * (sqrt(d) + NOISE_TAIL) / B) / (1 - m)
+        bound = BOUND_MARGIN * lr * M(T) * C * (1 + sigma * (sqrt(d) + NOISE_TAIL) / B)
 
     This is a triangle-inequality bound: noise adds up like a random walk (``sqrt(T)``,
     not ``T``), so an honest update sits well below it, and an update scaled by 100 above it
@@ -124,7 +127,14 @@ def honest_update_bound(
     expected_batch = max(1, min(run.party_batch_size(num_examples), num_examples))
     clip = run.privacy.max_grad_norm
     per_step = clip * (1.0 + noise_multiplier * (math.sqrt(dim) + NOISE_TAIL) / expected_batch)
-    return BOUND_MARGIN * lr * steps * per_step / (1.0 - train.momentum)
+    return BOUND_MARGIN * lr * momentum_gain(train.momentum, steps) * per_step
+
+
+def momentum_gain(momentum: float, steps: int) -> float:
+    """``sum_{t=1..T} (1 - m^t) / (1 - m)``: the most ``T`` heavy-ball steps add up unit gradients to."""
+    if momentum == 0:
+        return float(steps)
+    return (steps - momentum * (1.0 - momentum**steps) / (1.0 - momentum)) / (1.0 - momentum)
 
 
 def _metrics_problem(reply: Message) -> str | None:

@@ -10,7 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from federation.attack import VIRTUAL_NODES_ENV
 from federation.io import atomic_write_json
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
 from federation.report import report_markdown
@@ -18,7 +20,8 @@ from federation.runconfig import PrivacySettings, RunSettings
 from federation.flower_processes import write_app_dir
 from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
 from simulations.prepare import prepare_data
-from simulations.settings import plain, run_settings
+from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes
+from simulations.settings import attack_settings, plain, run_settings
 
 
 def ensure_ledgers(settings: RunSettings) -> None:
@@ -53,6 +56,9 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the ServerApp and ClientApps under Flower's simulation runtime; return the report."""
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir, test_path = prepare_data(cfg, run_dir)
+    attack = attack_settings(cfg)
+    data_dir = poison_federation(attack, data_dir=data_dir, nodes=int(cfg.federation.nodes), out_dir=run_dir / "data-attacked")
+    roles = write_virtual_nodes(attack, nodes=int(cfg.federation.nodes), path=run_dir / "virtual-nodes.json")
     ledger_dir = Path(str(cfg.federation.ledger_dir)) if cfg.federation.get("ledger_dir") else run_dir / "ledgers"
     settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=ledger_dir)
     ensure_ledgers(settings)
@@ -69,7 +75,7 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     printer.start()
     started = time.perf_counter()
     try:
-        with LocalSuperLink(run_dir) as superlink:
+        with LocalSuperLink(run_dir, env={VIRTUAL_NODES_ENV: str(roles)} if roles else None) as superlink:
             code = superlink.run_app(app_dir, resources, log_path=run_dir / "flower.log")
     finally:
         printer.stop()
@@ -78,6 +84,12 @@ def run_federated(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise RuntimeFailure(f"the federated run failed{last_error(run_dir / 'flower.log')}; see {run_dir / 'flower.log'}")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report.setdefault("timing", {})["wall_including_runtime"] = time.perf_counter() - started
+    if attack.active:
+        report["attack"] = attack_record(attack, nodes=settings.nodes)
+        if attack.kind == "backdoor":
+            report["attack"]["backdoor"] = attack_success_rate(
+                run_dir / "model", test_path, attack.trigger, cache=EmbeddingCache(cache_path_for(settings.cache_dir))
+            )
     if cfg.get("compare_baselines", False):
         report["comparison"] = compare_with_baselines(settings, report, config=plain(cfg))
     atomic_write_json(report_path, report)

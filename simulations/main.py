@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from federation.errors import CesagramError
-from simulations.settings import check_group_overrides
+from simulations.settings import check_group_overrides, hydra_overrides
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     overrides = [a for a in args.hydra_args if not a.startswith("-")]
     check_group_overrides(overrides)
     saved = sys.argv
-    sys.argv = ["cesagram simulate", *args.hydra_args]
+    sys.argv = ["cesagram simulate", *hydra_overrides(list(args.hydra_args))]
     try:
         hydra_main()
     except SystemExit as exit_:

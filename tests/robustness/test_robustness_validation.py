@@ -16,7 +16,7 @@ from federation.runconfig import PrivacySettings, RunSettings
 from federation.training import DPParams, TrainSettings, train
 from federation.wire import ConfigKeys, arrays_to_record
 from server.recorder import RunRecorder
-from server.validation import ReplyScreen, aggregate_problem, honest_update_bound, reply_problem
+from server.validation import ReplyScreen, aggregate_problem, honest_update_bound, momentum_gain, reply_problem
 
 DIM = 32
 TRAIN = TrainSettings(local_epochs=4, batch_size=16, learning_rate=5.0, optimizer="sgd", momentum=0.9, seed=1)
@@ -136,8 +136,11 @@ def test_unreadable_metrics_are_refused_before_the_recorder_reads_them(honest, m
 def test_the_bound_follows_the_optimizer_and_the_privacy_mode() -> None:
     args = {"steps": 10, "num_examples": 100, "noise_multiplier": 1.0, "dim": 100}
     sgd = honest_update_bound(RUN, **args)
-    # 2 * lr * T * C * (1 + sigma * (sqrt(d) + 6) / B) / (1 - m), B = min(16, 100)
-    assert sgd == pytest.approx(2 * 5.0 * 10 * 0.5 * (1 + 1.0 * (10 + 6) / 16) / 0.1)
+    # 2 * lr * M(T) * C * (1 + sigma * (sqrt(d) + 6) / B), B = min(16, 100), M(T) = sum_t (1 - m^t) / (1 - m)
+    gain = sum((1 - 0.9**t) / 0.1 for t in range(1, 11))
+    assert momentum_gain(0.9, 10) == pytest.approx(gain) and momentum_gain(0.9, 10) < 10 / 0.1
+    assert momentum_gain(0.0, 10) == 10
+    assert sgd == pytest.approx(2 * 5.0 * gain * 0.5 * (1 + 1.0 * (10 + 6) / 16))
     assert honest_update_bound(replace(RUN, privacy=PrivacySettings(mode="none")), **args) is None
     assert honest_update_bound(replace(RUN, train=replace(TRAIN, weight_decay=1e-4)), **args) is None
     adam = replace(RUN, train=replace(TRAIN, optimizer="adam", learning_rate=1e-3))
