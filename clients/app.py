@@ -116,7 +116,7 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-@app.train(mods=[attack_mod, _central_clipping_mod])  # attack_mod: a no-op unless the node's own config makes it an attacker
+@app.train(mods=[attack_mod, _central_clipping_mod])  # attack_mod: no-op unless the node config says attack
 @_guarded
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on this node's data, with DP-SGD when configured."""

@@ -29,7 +29,9 @@ __all__ = ["attack_mod", "poisoned_arrays"]
 log = logging.getLogger(__name__)
 
 
-def poisoned_arrays(attack: AttackSettings, global_arrays: list[np.ndarray], honest: list[np.ndarray]) -> list[np.ndarray]:
+def poisoned_arrays(
+    attack: AttackSettings, global_arrays: list[np.ndarray], honest: list[np.ndarray]
+) -> list[np.ndarray]:
     """The weights an attacker sends instead of ``honest`` (trained from ``global_arrays``)."""
     if attack.kind == "nan":
         poisoned = [np.full_like(a, np.nan) for a in honest]

@@ -14,7 +14,7 @@ from flwr.app.metadata import Metadata
 from federation.models import FeatureSet, NgramHead, head_arrays
 from federation.runconfig import PrivacySettings, RunSettings
 from federation.training import DPParams, TrainSettings, train
-from federation.wire import ConfigKeys, arrays_to_record
+from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.recorder import RunRecorder
 from server.validation import ReplyScreen, aggregate_problem, honest_update_bound, momentum_gain, reply_problem
 
@@ -169,3 +169,34 @@ def test_rejected_replies_are_recorded_and_left_out_of_aggregation(honest) -> No
 def test_a_non_finite_aggregate_is_named() -> None:
     assert aggregate_problem(ArrayRecord([np.zeros(3, dtype=np.float32)])) is None
     assert "array '0'" in aggregate_problem(ArrayRecord([np.array([0.0, np.nan], dtype=np.float32)]))
+
+
+def test_secagg_refuses_a_non_finite_unmasked_aggregate(monkeypatch) -> None:
+    """SecAgg+ hides single updates; what the server can still check is the unmasked aggregate."""
+    import server.secagg as secagg
+    from flwr.server.workflow.constant import MAIN_PARAMS_RECORD
+
+    class FakeWorkflow:  # stands in for SecAggPlusWorkflow: "unmasks" to the given aggregate
+        aggregate = np.array([np.nan, 1.0], dtype=np.float32)
+
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        def __call__(self, grid, context) -> None:
+            context.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([self.aggregate])
+
+    class FakeGrid:
+        class run:  # noqa: N801 - mimics Grid.run
+            run_id = 1
+
+        def get_node_ids(self) -> list[int]:
+            return [1, 2, 3]
+
+    monkeypatch.setattr(secagg, "SecAggPlusWorkflow", FakeWorkflow)
+    step = secagg.SecAggTrainStep(FakeGrid(), secagg.SecAggSettings(enabled=True), required_nodes=3, timeout_s=5)
+    global_arrays = ArrayRecord([np.zeros(2, dtype=np.float32)])
+    outcome = step(1, global_arrays, ConfigRecord({}))
+    assert outcome.arrays is None  # the global model stays as it was
+    assert any("secure aggregate refused" in note and "NaN" in note for note in outcome.notes)
+    FakeWorkflow.aggregate = np.array([0.5, 1.0], dtype=np.float32)
+    assert np.allclose(record_to_arrays(step(1, global_arrays, ConfigRecord({})).arrays)[0], [0.5, 1.0])
