@@ -159,3 +159,11 @@ def test_every_attack_option_composes_and_bad_values_stop_with_one_line() -> Non
             attack_settings(compose(overrides))
     with pytest.raises(ConfigError, match="attack='evil' is not allowed"):
         compose(["attack=evil"])
+
+
+def test_a_production_run_cannot_ask_nodes_to_attack(tmp_path: Path) -> None:
+    from server.production import compose_production, production_settings
+
+    cfg = compose_production([f"federation.root_certificates={tmp_path}/ca.crt", "federation.superlink=sl:9092", "attack=scaled"])
+    with pytest.raises(ConfigError, match="attack=scaled simulates misbehaving nodes in `cesagram simulate` only"):
+        production_settings(cfg, run_dir=tmp_path)
