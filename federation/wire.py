@@ -47,9 +47,13 @@ class ConfigKeys:
     EARLY_PREFIX = "early-"
 
 
+#: The dtype of every weight array a node sends (whatever dtype a strategy's aggregate has).
+WIRE_DTYPE = np.float32
+
+
 def arrays_to_record(arrays: Sequence[np.ndarray]) -> ArrayRecord:
-    """Weights as an ArrayRecord (keys "0", "1", ... in state_dict order)."""
-    return ArrayRecord([np.ascontiguousarray(a, dtype=np.float32) for a in arrays])
+    """Weights as an ArrayRecord (keys "0", "1", ... in state_dict order), as ``WIRE_DTYPE``."""
+    return ArrayRecord([np.ascontiguousarray(a, dtype=WIRE_DTYPE) for a in arrays])
 
 
 def record_to_arrays(record: ArrayRecord) -> list[np.ndarray]:

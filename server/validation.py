@@ -6,7 +6,7 @@ the global model; an update scaled by 100 drowns the others. So before aggregati
 reply must carry
 
 - the metrics the server reads, as finite numbers (a missing key would stop the server);
-- exactly the arrays the server sent (same names, shapes and dtype float32);
+- exactly the arrays the server sent (same names and shapes, the wire's dtype float32);
 - finite values only;
 - an update (reply minus the round's global weights) no longer than an honest node's
   update can be (:func:`honest_update_bound`, the one place that derives the bound).
@@ -35,7 +35,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from federation.runconfig import RunSettings
-from federation.wire import ConfigKeys
+from federation.wire import WIRE_DTYPE, ConfigKeys
 
 __all__ = [
     "BOUND_MARGIN",
@@ -47,6 +47,8 @@ __all__ = [
     "momentum_gain",
     "reply_problem",
 ]
+
+WIRE = np.dtype(WIRE_DTYPE).name  # "float32", as Flower's Array names dtypes
 
 #: Metrics the recorder reads from every successful train reply.
 REQUIRED_METRICS = (
@@ -193,13 +195,13 @@ def reply_problem(reply: Message, global_arrays: ArrayRecord, run: RunSettings) 
         sent, array = global_arrays[name], record[name]
         if tuple(array.shape) != tuple(sent.shape):
             return f"array {name!r} has shape {tuple(array.shape)}, the global model's is {tuple(sent.shape)}"
-        if array.dtype != sent.dtype:
-            return f"array {name!r} has dtype {array.dtype}, the global model's is {sent.dtype}"
+        if array.dtype != WIRE:  # not the global's: a strategy's aggregate may be float64 (FedAdam)
+            return f"array {name!r} has dtype {array.dtype}, nodes send {WIRE}"
         try:
             values = array.numpy()
         except Exception as error:  # noqa: BLE001 - bytes that do not decode are a malformed reply
             return f"array {name!r} cannot be read ({type(error).__name__})"
-        if tuple(values.shape) != tuple(sent.shape) or str(values.dtype) != sent.dtype:
+        if tuple(values.shape) != tuple(sent.shape) or str(values.dtype) != WIRE:
             return f"array {name!r} decodes to {values.dtype} {tuple(values.shape)}, not what its header says"
         finite = np.isfinite(values)
         if not finite.all():

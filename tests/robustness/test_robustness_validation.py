@@ -97,7 +97,7 @@ def test_an_update_scaled_by_100_exceeds_the_bound(honest) -> None:
     [
         (lambda a: [a[0]], "array names differ"),
         (lambda a: [a[0][:, :-1], a[1]], "has shape (1, 31)"),
-        (lambda a: [a[0].astype(np.float64), a[1]], "has dtype float64"),
+        (lambda a: [a[0].astype(np.float64), a[1]], "has dtype float64, nodes send float32"),
         (lambda a: [np.full_like(a[0], np.nan), a[1]], "holds 32 NaN and 0 infinite values"),
         (lambda a: [a[0], np.full_like(a[1], np.inf)], "holds 0 NaN and 1 infinite values"),
     ],
@@ -200,3 +200,9 @@ def test_secagg_refuses_a_non_finite_unmasked_aggregate(monkeypatch) -> None:
     assert any("secure aggregate refused" in note and "NaN" in note for note in outcome.notes)
     FakeWorkflow.aggregate = np.array([0.5, 1.0], dtype=np.float32)
     assert np.allclose(record_to_arrays(step(1, global_arrays, ConfigRecord({})).arrays)[0], [0.5, 1.0])
+
+
+def test_a_float64_global_model_does_not_make_honest_float32_replies_fail(honest) -> None:
+    global_arrays, trained, steps, examples = honest  # FedAdam's aggregate comes back as float64
+    as_float64 = ArrayRecord({str(i): Array(a.astype(np.float64)) for i, a in enumerate(global_arrays)})
+    assert reply_problem(reply_of(trained, steps=steps, examples=examples), as_float64, RUN) is None
