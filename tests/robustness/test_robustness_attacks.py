@@ -164,6 +164,10 @@ def test_every_attack_option_composes_and_bad_values_stop_with_one_line() -> Non
 def test_a_production_run_cannot_ask_nodes_to_attack(tmp_path: Path) -> None:
     from server.production import compose_production, production_settings
 
-    cfg = compose_production([f"federation.root_certificates={tmp_path}/ca.crt", "federation.superlink=sl:9092", "attack=scaled"])
-    with pytest.raises(ConfigError, match="attack=scaled simulates misbehaving nodes in `cesagram simulate` only"):
+    base = [f"federation.root_certificates={tmp_path}/ca.crt", "federation.superlink=sl:9092"]
+    for kind in ("scaled", "nan"):  # nan: refused before Hydra would read it as a float
+        with pytest.raises(ConfigError, match=f"attack={kind} simulates misbehaving nodes in `cesagram simulate` only"):
+            production_settings(compose_production([*base, f"attack={kind}"]), run_dir=tmp_path)
+    cfg = compose_production([*base, "attack.kind=scaled"])  # set as a value, past the override check
+    with pytest.raises(ConfigError, match="attack=scaled simulates"):
         production_settings(cfg, run_dir=tmp_path)
