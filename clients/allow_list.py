@@ -57,6 +57,10 @@ REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
     ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.STEPS): Item(
         _INT, "coarse", "DP-SGD steps: epochs x training conversations / batch size, rounded up"
     ),
+    ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.NOISE_MULTIPLIER): Item(
+        _FLOAT, "public", "the DP-SGD noise multiplier of the run (from the run's plan and the node's ledger; the "
+        "server bounds the update with it)"
+    ),
     ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.TRAIN_SECONDS): Item(
         _FLOAT, "coarse", "wall time of the round, in tenths of a second"
     ),

@@ -19,6 +19,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, Record
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 
+from clients.attack import attack_mod
 from clients.local_data import NodeData, node_data
 from federation.privacy.release import release_histograms
 from federation.privacy.node_policy import (
@@ -164,7 +165,7 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-@app.train(mods=[_central_clipping_mod])
+@app.train(mods=[attack_mod, _central_clipping_mod])  # attack_mod: no-op unless the node config says attack
 @_guarded
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on this node's data, under the privacy mode its policy accepts."""
@@ -208,6 +209,7 @@ def train_handler(msg: Message, context: Context) -> Message:
             ConfigKeys.NUM_EXAMPLES: coarse_count(int(result.num_examples), policy),
             ConfigKeys.EPSILON: epsilon,
             ConfigKeys.STEPS: int(result.steps),
+            ConfigKeys.NOISE_MULTIPLIER: float(result.noise_multiplier or 0.0),
             ConfigKeys.TRAIN_SECONDS: _seconds(time.perf_counter() - started),
             ConfigKeys.ENCODE_SECONDS: _seconds(data.encode_seconds),
         }

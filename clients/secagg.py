@@ -30,6 +30,7 @@ from flwr.clientapp import ClientApp
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from clients.app import evaluate_handler, train_handler
+from clients.attack import attack_mod
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def secagg_train_handler(msg: Message, context: Context) -> Message:
     updates. ``secaggplus_mod`` clips each weight to the run's clipping range and
     quantizes it before masking.
     """
-    reply = train_handler(legacy_to_train_message(msg), context)
+    reply = attack_mod(legacy_to_train_message(msg), context, train_handler)  # a no-op for an honest node
     if reply.has_error():
         return Message(reply.error, reply_to=msg)
     return Message(train_reply_to_fitres(reply), reply_to=msg)

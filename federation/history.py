@@ -21,6 +21,7 @@ class NodeRecord:
     rounds: list[int] = field(default_factory=list)
     declined: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
+    rejected: dict[int, str] = field(default_factory=dict)  # round -> why the server refused its update
     missed: list[int] = field(default_factory=list)
     encode_seconds: float = 0.0
     train_seconds: float = 0.0

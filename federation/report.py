@@ -91,6 +91,7 @@ def build_report(
             "missed_rounds": node.missed,
             "failed": {str(r): reason for r, reason in node.failed.items()},
             "declined": {str(r): reason for r, reason in node.declined.items()},
+            "rejected": {str(r): reason for r, reason in node.rejected.items()},
         }
         for name, node in sorted(recorder.nodes.items())
     }
@@ -141,6 +142,23 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += prevalence_lines(final.get("at_prevalence"))
     lines += real_negative_lines(report.get("real_negatives"))
     lines += behaviour_lines(report.get("behaviour"))
+    attack = report.get("attack")
+    if attack:
+        lines += [
+            "## Simulated attack",
+            "",
+            f"{attack['kind']} by {', '.join(attack['attackers'])} from round {attack['from_round']} "
+            "(the researcher's setting; the server was not told).",
+            "",
+        ]
+        backdoor = attack.get("backdoor")
+        if backdoor:
+            lines += [
+                f"Backdoor success rate: {_fmt(backdoor.get('success_rate'))} of the {backdoor.get('flagged_clean')} "
+                f"grooming test conversations flagged without the trigger are no longer flagged with it "
+                f"({backdoor.get('grooming_test_conversations')} grooming test conversations).",
+                "",
+            ]
     comparison = report.get("comparison")
     if comparison:
         lines += ["## Against the baselines", ""]
@@ -150,8 +168,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Rounds",
             "",
-            "| round | train loss | F0.5 | AUPRC | max epsilon | trained | declined | failed | seconds |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| round | train loss | F0.5 | AUPRC | max epsilon | trained | declined | failed | rejected | seconds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for entry in report["rounds"]:
             metrics = entry.get("metrics", {})
@@ -160,9 +178,22 @@ def report_markdown(report: dict[str, Any]) -> str:
                 f"| {entry['round']} | {_fmt(entry.get('train_loss'))} | {_fmt(metrics.get('f05'))} | "
                 f"{_fmt(metrics.get('auprc'))} | {_fmt(max(eps.values(), default=None))} | "
                 f"{len(entry.get('participants', []))} | {', '.join(entry.get('declined', {})) or '-'} | "
-                f"{', '.join(entry.get('failed', {})) or '-'} | {_fmt(entry.get('seconds'))} |"
+                f"{', '.join(entry.get('failed', {})) or '-'} | {', '.join(entry.get('rejected', {})) or '-'} | "
+                f"{_fmt(entry.get('seconds'))} |"
             )
         lines.append("")
+        rejected = [(entry["round"], name, why) for entry in report["rounds"] for name, why in entry.get("rejected", {}).items()]
+        if rejected:
+            lines += [
+                "## Rejected updates",
+                "",
+                "The server's update validation refused these train replies; each round went on with the others.",
+                "",
+                "| round | node | reason |",
+                "| --- | --- | --- |",
+            ]
+            lines += [f"| {r} | {name} | {why} |" for r, name, why in rejected]
+            lines.append("")
     privacy = report["privacy"]
     lines += ["## Privacy", "", f"Guarantee: {privacy['guarantee']}.", ""]
     if privacy.get("nodes"):

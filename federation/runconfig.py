@@ -23,7 +23,7 @@ Scalar = bool | int | float | str
 T = TypeVar("T")
 
 PRIVACY_MODES = ("record", "none", "central")
-STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum")
+STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "normbounded")
 RUN_MODES = ("federated", "centralized", "local")
 
 
@@ -89,9 +89,12 @@ class StrategySettings:
     tau: float = 1e-3
     beta: float = 0.2
     num_malicious_nodes: int = 0
+    max_update_norm: float | None = None  # normbounded: each update clipped to this; None = the round's median norm
 
     def __post_init__(self) -> None:
         _check_choice("strategy.name", self.name, STRATEGIES)
+        if self.max_update_norm is not None:
+            _check_positive("strategy.max_update_norm", self.max_update_norm)
         if not 0 < self.fraction_train <= 1:
             raise ConfigError(f"strategy.fraction_train={self.fraction_train!r} must be in (0, 1]")
         _check_positive("strategy.proximal_mu", self.proximal_mu, strict=False)

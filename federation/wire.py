@@ -40,6 +40,7 @@ class ConfigKeys:
     EVAL_LOSS = "eval-loss"
     EPSILON = "epsilon"
     STEPS = "steps"
+    NOISE_MULTIPLIER = "noise-multiplier"  # the DP-SGD mechanism's sigma (0 without DP): bounds the update
     TRAIN_SECONDS = "train-seconds"
     ENCODE_SECONDS = "encode-seconds"
     EVAL_SECONDS = "eval-seconds"
@@ -48,9 +49,13 @@ class ConfigKeys:
     EARLY_PREFIX = "early-"
 
 
+#: The dtype of every weight array a node sends (whatever dtype a strategy's aggregate has).
+WIRE_DTYPE = np.float32
+
+
 def arrays_to_record(arrays: Sequence[np.ndarray]) -> ArrayRecord:
-    """Weights as an ArrayRecord (keys "0", "1", ... in state_dict order)."""
-    return ArrayRecord([np.ascontiguousarray(a, dtype=np.float32) for a in arrays])
+    """Weights as an ArrayRecord (keys "0", "1", ... in state_dict order), as ``WIRE_DTYPE``."""
+    return ArrayRecord([np.ascontiguousarray(a, dtype=WIRE_DTYPE) for a in arrays])
 
 
 def record_to_arrays(record: ArrayRecord) -> list[np.ndarray]:

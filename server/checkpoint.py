@@ -130,7 +130,7 @@ def recorder_state(recorder: RunRecorder) -> dict[str, Any]:
 def _node_record(data: dict[str, Any]) -> NodeRecord:
     known = {f.name for f in dataclasses.fields(NodeRecord)}
     values = {key: value for key, value in data.items() if key in known}
-    for key in ("declined", "failed"):
+    for key in ("declined", "failed", "rejected"):
         values[key] = {int(r): str(reason) for r, reason in values.get(key, {}).items()}
     return NodeRecord(**values)
 

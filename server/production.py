@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENT_PREFIX = "deployment."
 RUN_FILE = "run.json"
-GROUPS = ("data", "model", "privacy", "strategy", "federation", "experiment")
+GROUPS = ("data", "model", "privacy", "strategy", "federation", "attack", "experiment")
+_NO_ATTACKS = (
+    "attack={kind} simulates misbehaving nodes in `cesagram simulate` only; a real node's "
+    "behaviour is set by its own operator, never by the coordinator's run"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def _conf_dir() -> Path:
 def _check_group_overrides(overrides: Sequence[str]) -> None:
     for override in overrides:
         key, sep, value = override.lstrip("+~").partition("=")
+        if sep and key == "attack" and value not in ("none", "null", ""):
+            raise ConfigError(_NO_ATTACKS.format(kind=value))
         if sep and key in GROUPS and value not in ("null", ""):
             options = sorted(p.stem for p in (_conf_dir() / key).glob("*.yaml"))
             if value not in options:
@@ -172,6 +178,8 @@ def production_settings(cfg: Any, *, run_dir: Path) -> tuple[RunSettings, Deploy
     from federation.training import TrainSettings
 
     federation = cfg.federation
+    if cfg.get("attack") is not None and cfg.attack.get("kind", "none") != "none":
+        raise ConfigError(_NO_ATTACKS.format(kind=cfg.attack.kind))
     try:
         model = instantiate(cfg.model)
     except Exception as error:  # noqa: BLE001 - Hydra wraps the dataclass's ConfigError

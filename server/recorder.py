@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,15 @@ from federation.history import NodeRecord, RunHistory
 from federation.wire import DECLINED, FAILED, ConfigKeys, message_bytes
 
 log = logging.getLogger(__name__)
+
+
+def _readable(reply: Message, key: str) -> float | None:
+    """A metric of a (rejected) reply, when it is a finite number >= 0."""
+    try:
+        value = float(reply.content[ConfigKeys.METRICS_RECORD][key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 @dataclass
@@ -57,14 +67,40 @@ class RunRecorder(RunHistory):
         self._names.setdefault(node_id, name)
         return self.nodes.setdefault(name, NodeRecord(name=name))
 
+    def _named(self, node_id: int, reply: Message) -> NodeRecord:
+        """The node of a rejected reply: named by its node record when that one is readable."""
+        try:
+            return self._node(node_id, reply)
+        except (KeyError, TypeError, ValueError):
+            return self._node(node_id)
+
     # -- rounds ---------------------------------------------------------------------------
     def start_round(self, server_round: int) -> None:
         self._round_started = time.perf_counter()
-        self._current = {"round": server_round, "participants": [], "declined": {}, "failed": {}, "missed": []}
+        self._current = {
+            "round": server_round,
+            "participants": [],
+            "declined": {},
+            "failed": {},
+            "rejected": {},
+            "missed": [],
+        }
 
-    def on_train(self, server_round: int, sent: Sequence[Message], replies: Iterable[Message]) -> list[Message]:
-        """Record train replies; return the successful ones for aggregation."""
+    def on_train(
+        self,
+        server_round: int,
+        sent: Sequence[Message],
+        replies: Iterable[Message],
+        rejected: Mapping[int, str] | None = None,
+    ) -> list[Message]:
+        """Record train replies; return the successful ones for aggregation.
+
+        ``rejected`` (node id -> reason) are replies the update validation refused: they
+        are recorded as such (the node trained, and spent the privacy its ledger says, but
+        its update is not aggregated) and left out of what is returned.
+        """
         replies = list(replies)
+        rejected = rejected or {}
         answered = {reply.metadata.src_node_id for reply in replies}
         for message in sent:
             if message.metadata.dst_node_id not in answered:
@@ -76,9 +112,18 @@ class RunRecorder(RunHistory):
         sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in sent}
         for reply in replies:
             node_id = reply.metadata.src_node_id
-            node = self._node(node_id, reply)
+            node = self._named(node_id, reply) if node_id in rejected else self._node(node_id, reply)
             received = 0
-            if reply.has_error():
+            if node_id in rejected and not reply.has_error():
+                reason = rejected[node_id]
+                # The node's ledger charged the round all the same: the privacy section says so.
+                node.epsilon = max(node.epsilon, _readable(reply, ConfigKeys.EPSILON) or 0.0)
+                node.steps += int(_readable(reply, ConfigKeys.STEPS) or 0)
+                node.rejected[server_round] = reason
+                self._current["rejected"][node.name] = reason
+                received = message_bytes(reply)
+                log.warning("round %d: rejected the update of %s: %s", server_round, node.name, reason)
+            elif reply.has_error():
                 reason = reply.error.reason or f"error code {reply.error.code}"
                 if reply.error.code in DECLINED:
                     node.declined[server_round] = reason
@@ -154,6 +199,7 @@ class RunRecorder(RunHistory):
                 "seconds": entry["seconds"],
                 "declined": sorted(entry["declined"]),
                 "failed": sorted(entry["failed"]),
+                "rejected": sorted(entry["rejected"]),
             }
             with open(self.progress_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(line) + "\n")

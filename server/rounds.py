@@ -26,6 +26,8 @@ from server.recorder import RunRecorder
 log = logging.getLogger(__name__)
 
 RoundCallback = Callable[[int, ArrayRecord], None]
+#: Update validation: (global arrays sent, train replies) -> node id -> why its reply is refused.
+ReplyCheck = Callable[[ArrayRecord, list[Message]], dict[int, str]]
 
 #: Replies the SuperLink writes itself when a node never answered (it went offline, or the
 #: reply expired): the node missed the round, it did not fail in it.
@@ -118,6 +120,7 @@ def run_rounds(
     evaluate_config: ConfigRecord,
     on_round_end: RoundCallback | None = None,
     train_step: TrainStep | None = None,
+    check_replies: ReplyCheck | None = None,
 ) -> ArrayRecord:
     """Run rounds ``plan.first_round .. plan.last_round``; return the final global weights.
 
@@ -129,6 +132,10 @@ def run_rounds(
     on_round_end
         Called with the round number and the global weights after each round is recorded
         (the checkpoint).
+    check_replies
+        Update validation (:class:`server.validation.ReplyScreen`): the replies it refuses
+        are recorded as rejected and never reach the strategy; the round goes on with the
+        others.
     """
     awaited = plan.awaited_nodes
     for server_round in range(plan.first_round, plan.last_round + 1):
@@ -145,7 +152,8 @@ def run_rounds(
         if train_step is None:
             sent = list(strategy.configure_train(server_round, arrays, config, grid))
             replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
-            trained = recorder.on_train(server_round, sent, replies)
+            rejected = check_replies(arrays, replies) if check_replies is not None else {}
+            trained = recorder.on_train(server_round, sent, replies, rejected)
             if trained:
                 new_arrays, _ = strategy.aggregate_train(server_round, trained)
                 if new_arrays is not None:

@@ -18,7 +18,7 @@ from federation.data.load import load_conversations
 from federation.models.features import build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays
-from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
@@ -30,6 +30,7 @@ from server.recorder import RunRecorder
 from server.rounds import RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
 from server.secagg import SecAggTrainStep
 from server.strategies import build_strategy
+from server.validation import ReplyScreen
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ WAIT_FOR_NODES_S = 120.0
 
 
 def _cache(run: RunSettings) -> EmbeddingCache:
-    return EmbeddingCache(Path(run.cache_dir) / "embeddings.sqlite" if run.cache_dir else default_cache_path())
+    return EmbeddingCache(cache_path_for(run.cache_dir))
 
 
 def _composed_config(run_dir: Path, run: RunSettings) -> dict[str, Any]:
@@ -121,6 +122,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         evaluate_config=ConfigRecord({}),
         on_round_end=checkpoint,
         train_step=train_step,
+        check_replies=ReplyScreen(run),
     )
     load_head_arrays(head, record_to_arrays(arrays))
     threshold = recorder.last_histogram.best_threshold(beta=0.5) if recorder.last_histogram is not None else 0.5

@@ -33,6 +33,7 @@ from flwr.serverapp import Grid
 from federation.errors import ConfigError
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.rounds import TrainOutcome
+from server.validation import aggregate_problem
 
 __all__ = ["SecAggSettings", "SecAggTrainStep", "TappedGrid"]
 
@@ -163,7 +164,11 @@ class SecAggTrainStep:
         workflow(tapped, context)  # type: ignore[arg-type]
         aggregated = context.state.array_records[MAIN_PARAMS_RECORD]
         outcome = self._outcome(tapped)
-        if aggregated is not arrays:
+        problem = aggregate_problem(aggregated) if aggregated is not arrays else None
+        if problem:
+            # No single update can be checked under SecAgg+; an aggregate that is not finite is refused whole.
+            outcome.notes.append(f"round {server_round}: secure aggregate refused ({problem}); the global model is unchanged")
+        elif aggregated is not arrays:
             outcome.arrays = arrays_to_record(record_to_arrays(aggregated))
         else:
             outcome.notes.append(

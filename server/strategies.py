@@ -1,16 +1,21 @@
 """Flower strategies from the run's settings: the aggregation rule, wrapped for central DP when asked.
 
-Every strategy comes from ``flwr.serverapp.strategy``; this module only maps settings to
+Every strategy comes from ``flwr.serverapp.strategy``; this module maps settings to
 constructor arguments, so that "every node trains every round" holds with few nodes
-(Flower's defaults sample 2 of 3).
+(Flower's defaults sample 2 of 3), and builds norm-bounded FedAvg from Flower's
+server-side clipping wrapper.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+from flwr.app import ArrayRecord, Message, MetricRecord
 from flwr.serverapp.strategy import (
     DifferentialPrivacyClientSideFixedClipping,
+    DifferentialPrivacyServerSideFixedClipping,
     FedAdam,
     FedAvg,
     FedMedian,
@@ -21,6 +26,47 @@ from flwr.serverapp.strategy import (
 )
 
 from federation.runconfig import RunSettings
+from federation.wire import record_to_arrays
+
+
+class NormBoundedFedAvg(DifferentialPrivacyServerSideFixedClipping):
+    """FedAvg of updates clipped to a norm: Flower's server-side fixed clipping, without noise.
+
+    Norm bounding (Sun et al., "Can you really backdoor federated learning?", 2019) caps
+    what any one node can move the model by. With ``max_update_norm=None`` each round's
+    norm is the median of its updates' norms: no constant to tune, and while most nodes
+    are honest the bound is an honest node's norm.
+    """
+
+    def __init__(self, strategy: FedAvg, *, max_update_norm: float | None, num_sampled_clients: int) -> None:
+        super().__init__(
+            strategy, noise_multiplier=0.0, clipping_norm=max_update_norm or 1.0, num_sampled_clients=num_sampled_clients
+        )
+        self.max_update_norm = max_update_norm
+
+    def __repr__(self) -> str:
+        return "Norm-bounded FedAvg (server-side clipping, no noise)"
+
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped FedAvg's settings (``min_train_nodes``, ...) read through the wrapper."""
+        if name == "strategy":
+            raise AttributeError(name)
+        return getattr(self.strategy, name)
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        if self.max_update_norm is None and replies:
+            current = self.current_arrays.to_numpy_ndarrays()
+            norms = []
+            for reply in replies:
+                for record in reply.content.array_records.values():
+                    arrays = record_to_arrays(record)
+                    norms.append(float(np.sqrt(sum(np.sum((a - c) ** 2) for a, c in zip(arrays, current, strict=True)))))
+            self.clipping_norm = max(float(np.median(norms)), 1e-12)
+        return super().aggregate_train(server_round, replies)
+
+    def _add_noise_to_aggregated_arrays(self, aggregated_arrays: ArrayRecord) -> ArrayRecord:
+        return aggregated_arrays  # no noise: this is a robustness bound, not a privacy mechanism
 
 
 def build_strategy(run: RunSettings) -> Strategy:
@@ -53,6 +99,10 @@ def build_strategy(run: RunSettings) -> Strategy:
         strategy = FedMedian(**common)
     elif name == "fedtrimmedavg":
         strategy = FedTrimmedAvg(**common, beta=settings.beta)
+    elif name == "normbounded":
+        strategy = NormBoundedFedAvg(
+            FedAvg(**common), max_update_norm=settings.max_update_norm, num_sampled_clients=common["min_train_nodes"]
+        )
     else:  # krum: RunSettings validated the name
         strategy = Krum(**common, num_malicious_nodes=settings.num_malicious_nodes)
     if run.privacy.mode == "central":

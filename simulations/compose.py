@@ -8,7 +8,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from federation.errors import ConfigError
-from simulations.settings import check_group_overrides
+from simulations.settings import check_group_overrides, hydra_overrides
 
 
 def compose(overrides: list[str]) -> DictConfig:
@@ -16,6 +16,6 @@ def compose(overrides: list[str]) -> DictConfig:
     check_group_overrides(overrides)
     try:
         with initialize_config_module(config_module="conf", version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=overrides)
+            return hydra_compose(config_name="config", overrides=hydra_overrides(overrides))
     except HydraException as error:
         raise ConfigError(str(error).splitlines()[0]) from None

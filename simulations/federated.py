@@ -13,7 +13,9 @@ from omegaconf import DictConfig
 
 from federation.privacy.node_policy import virtual_policy_env
 from federation.errors import ConfigError
+from federation.attack import VIRTUAL_NODES_ENV
 from federation.io import atomic_write_json
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
 from federation.report import write_report
@@ -22,8 +24,9 @@ from federation.flower_processes import write_app_dir
 from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
 from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
+from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes
 from simulations.progress import BarsFactory, no_bars
-from simulations.settings import plain, run_settings
+from simulations.settings import attack_settings, plain, run_settings
 
 
 def ensure_ledgers(settings: RunSettings) -> None:
@@ -81,6 +84,9 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir, test_path = prepare_data(cfg, run_dir)
+    attack = attack_settings(cfg)
+    data_dir = poison_federation(attack, data_dir=data_dir, nodes=int(cfg.federation.nodes), out_dir=run_dir / "data-attacked")
+    roles = write_virtual_nodes(attack, nodes=int(cfg.federation.nodes), path=run_dir / "virtual-nodes.json")
     ledger_dir = Path(str(cfg.federation.ledger_dir)) if cfg.federation.get("ledger_dir") else run_dir / "ledgers"
     settings = run_settings(cfg, run_dir=run_dir, data_dir=data_dir, test_path=test_path, ledger_dir=ledger_dir)
     node_env = virtual_node_env(cfg, settings)
@@ -100,7 +106,8 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     printer.start()
     started = time.perf_counter()
     try:
-        with LocalSuperLink(run_dir, env=node_env) as superlink:
+        env = {**node_env, **({VIRTUAL_NODES_ENV: str(roles)} if roles else {})}
+        with LocalSuperLink(run_dir, env=env) as superlink:
             code = superlink.run_app(app_dir, resources, log_path=run_dir / "flower.log")
     finally:
         printer.stop()
@@ -111,6 +118,12 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     report.setdefault("timing", {})["wall_including_runtime"] = time.perf_counter() - started
     if ahead is not None:
         report["timing"]["encoding_before_start"] = ahead["seconds"]
+    if attack.active:
+        report["attack"] = attack_record(attack, nodes=settings.nodes)
+        if attack.kind == "backdoor":
+            report["attack"]["backdoor"] = attack_success_rate(
+                run_dir / "model", test_path, attack.trigger, cache=EmbeddingCache(cache_path_for(settings.cache_dir))
+            )
     if cfg.get("compare_baselines", False):
         with bars() as progress:
             report["comparison"] = compare_with_baselines(

@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,9 +48,9 @@ class SimulationResources:
 class LocalSuperLink:
     """A SuperLink in simulation mode on loopback, owned (and stopped) by this object."""
 
-    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0, env: Mapping[str, str] | None = None) -> None:
         self.workdir = workdir
-        self.extra_env = dict(env or {})  # reaches the simulation process and its virtual nodes
+        self.env = dict(env or {})  # for the virtual nodes too: Flower's processes and Ray's workers inherit it
         self.flwr_home = workdir / ".flwr"
         self.port = free_port()
         self.health_port = free_port()
@@ -86,7 +87,7 @@ class LocalSuperLink:
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command,
-                env=flower_env(self.flwr_home, self.extra_env),
+                env=flower_env(self.flwr_home, self.env),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from federation.errors import CesagramError
-from simulations.settings import check_group_overrides, node_kinds
+from simulations.settings import check_group_overrides, hydra_overrides, node_kinds
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     overrides = [a for a in hydra_args if not a.startswith("-")]
     check_group_overrides(overrides)
     saved = sys.argv
-    sys.argv = ["cesagram simulate", *hydra_args]
+    sys.argv = ["cesagram simulate", *hydra_overrides(hydra_args)]
     try:
         hydra_main()
     except SystemExit as exit_:

@@ -13,13 +13,14 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from federation.attack import AttackSettings
 from federation.errors import ConfigError
 from federation.models.spec import ModelSpec
 from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("data", "model", "privacy", "strategy", "federation", "experiment")
+GROUPS = ("data", "model", "privacy", "strategy", "federation", "attack", "experiment")
 
 
 def group_options(group: str) -> list[str]:
@@ -38,11 +39,33 @@ def check_group_overrides(overrides: list[str]) -> None:
                     raise ConfigError(f"{key}={choice!r} is not allowed; choose one of: {', '.join(options)}")
 
 
+#: Option names Hydra's override grammar reads as floats (``attack=nan``): quoted before Hydra parses them.
+_FLOAT_WORDS = ("nan", "inf", "-inf", "+inf")
+
+
+def hydra_overrides(overrides: list[str]) -> list[str]:
+    """The overrides with group options that Hydra would read as numbers quoted (``attack=nan``)."""
+    quoted = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") in GROUPS and any(v.lower() in _FLOAT_WORDS for v in value.split(",")):
+            override = key + "=" + ",".join(f"'{v}'" if v.lower() in _FLOAT_WORDS else v for v in value.split(","))
+        quoted.append(override)
+    return quoted
+
+
 def _build(cls: type, section: str, values: Any) -> Any:
     try:
         return cls(**values)
     except TypeError as error:
         raise ConfigError(f"{section}: {error}".replace("__init__() ", "")) from None
+
+
+def attack_settings(cfg: DictConfig) -> AttackSettings:
+    """The simulated attack of the composed config (``attack=none``: every node honest)."""
+    attack = _build(AttackSettings, "attack", plain(cfg.attack)) if cfg.get("attack") is not None else AttackSettings()
+    attack.attackers(int(cfg.federation.nodes))  # refuses an attack with no honest node left
+    return attack
 
 
 def new_run_id() -> str:

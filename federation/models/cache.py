@@ -55,6 +55,11 @@ def default_cache_path() -> Path:
     return base / CACHE_FILE_NAME
 
 
+def cache_path_for(cache_dir: str | Path | None) -> Path:
+    """The cache file of a run whose settings name ``cache_dir`` (empty: :func:`default_cache_path`)."""
+    return Path(cache_dir) / CACHE_FILE_NAME if cache_dir else default_cache_path()
+
+
 def text_key(text: str) -> str:
     """The cache key of a text: its UTF-8 SHA-256 in hex.
 

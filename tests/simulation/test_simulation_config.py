@@ -90,4 +90,4 @@ def test_simulate_refuses_an_unknown_group_option_with_one_line(capsys) -> None:
 
     assert main(["simulate", "strategy=fedsgd"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: strategy='fedsgd' is not allowed; choose one of: fedadam, fedavg, fedmedian, fedprox, fedtrimmedavg, krum"]
+    assert err == ["error: strategy='fedsgd' is not allowed; choose one of: fedadam, fedavg, fedmedian, fedprox, fedtrimmedavg, krum, normbounded"]
