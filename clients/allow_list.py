@@ -58,8 +58,8 @@ REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
         _INT, "coarse", "DP-SGD steps: epochs x training conversations / batch size, rounded up"
     ),
     ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.NOISE_MULTIPLIER): Item(
-        _FLOAT, "public", "the DP-SGD noise multiplier of the run (from the run's plan and the node's ledger; the "
-        "server bounds the update with it)"
+        _FLOAT, "coarse", "the run's DP-SGD noise multiplier, rounded up to a multiple of 0.25 (it follows from the "
+        "exact number of conversations); the server bounds the update with it"
     ),
     ("train", ConfigKeys.METRICS_RECORD, ConfigKeys.TRAIN_SECONDS): Item(
         _FLOAT, "coarse", "wall time of the round, in tenths of a second"

@@ -29,6 +29,7 @@ from federation.privacy.node_policy import (
     check_evaluation,
     check_request,
     coarse_count,
+    coarse_noise_multiplier,
     policy_from_node_config,
     quota_path_for,
     virtual_policy,
@@ -209,7 +210,7 @@ def train_handler(msg: Message, context: Context) -> Message:
             ConfigKeys.NUM_EXAMPLES: coarse_count(int(result.num_examples), policy),
             ConfigKeys.EPSILON: epsilon,
             ConfigKeys.STEPS: int(result.steps),
-            ConfigKeys.NOISE_MULTIPLIER: float(result.noise_multiplier or 0.0),
+            ConfigKeys.NOISE_MULTIPLIER: coarse_noise_multiplier(result.noise_multiplier),
             ConfigKeys.TRAIN_SECONDS: _seconds(time.perf_counter() - started),
             ConfigKeys.ENCODE_SECONDS: _seconds(data.encode_seconds),
         }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -292,6 +293,22 @@ def check_evaluation(policy: NodePolicy, run: RunSettings) -> None:
             f"the run asks evaluation.histogram_bins={bins}; this node sends at most "
             f"{policy.max_histogram_bins} bins (max-histogram-bins)"
         )
+
+
+#: The noise multiplier a node reports is rounded up to a multiple of this: it follows from
+#: the node's exact number of conversations, which only leaves rounded.
+NOISE_MULTIPLIER_STEP = 0.25
+
+
+def coarse_noise_multiplier(value: float | None) -> float:
+    """``value`` rounded *up* to :data:`NOISE_MULTIPLIER_STEP` (0 without DP).
+
+    Up, so that the server's bound on an honest update, which grows with the noise, stays a
+    bound.
+    """
+    if not value:
+        return 0.0
+    return math.ceil(float(value) / NOISE_MULTIPLIER_STEP) * NOISE_MULTIPLIER_STEP
 
 
 def coarse_count(value: int, policy: NodePolicy) -> int:
