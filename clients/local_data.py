@@ -16,7 +16,7 @@ from pathlib import Path
 from federation.data.load import load_conversations
 from federation.errors import DataError
 from federation.data.split import split_validation
-from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MessageEncoder
 from federation.models.features import FeatureSet, build_features
 from federation.models.spec import ModelSpec, build_encoder
@@ -37,7 +37,7 @@ class NodeData:
 
 def cache_for(cache_dir: str) -> EmbeddingCache:
     """The embedding cache in ``cache_dir`` (or the default location when empty)."""
-    return EmbeddingCache(Path(cache_dir) / "embeddings.sqlite" if cache_dir else default_cache_path())
+    return EmbeddingCache(cache_path_for(cache_dir))
 
 
 @lru_cache(maxsize=4)

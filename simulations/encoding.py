@@ -17,7 +17,7 @@ from pathlib import Path
 
 from federation.data.load import load_conversations
 from federation.errors import DataError
-from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MiniLMEncoder
 from federation.models.spec import build_encoder
 from federation.runconfig import RunSettings
@@ -32,7 +32,7 @@ CHUNK_TEXTS = 50_000
 
 def run_cache(settings: RunSettings) -> EmbeddingCache:
     """The embedding cache a run's nodes and baselines use."""
-    return EmbeddingCache(Path(settings.cache_dir) / "embeddings.sqlite" if settings.cache_dir else default_cache_path())
+    return EmbeddingCache(cache_path_for(settings.cache_dir))
 
 
 def encode_ahead(settings: RunSettings, *, on_progress: Callable[[int, int], None] | None) -> dict[str, float] | None:

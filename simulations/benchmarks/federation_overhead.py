@@ -28,13 +28,13 @@ from simulations.baselines import _featurise, _load_parties
 from simulations.compose import compose
 from simulations.federated import run_federated
 from simulations.settings import run_settings
-from federation.models.cache import EmbeddingCache, default_cache_path
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.spec import build_encoder
 
 
 def plain_loop_seconds(settings, ledger_dir: Path) -> list[float]:  # type: ignore[no-untyped-def]
     """Seconds per round of the same work done sequentially in one process, without Flower."""
-    cache = EmbeddingCache(Path(settings.cache_dir) / "embeddings.sqlite" if settings.cache_dir else default_cache_path())
+    cache = EmbeddingCache(cache_path_for(settings.cache_dir))
     encoder = build_encoder(settings.model, cache=cache)
     parties = [_featurise(name, kind, t, v, settings, encoder) for name, kind, t, v in _load_parties(settings, encoder)]
     head = build_head(settings.model, dim_in=encoder.dim, seed=settings.seed)

@@ -134,7 +134,4 @@ def benign_conversation(
 def _support_chat(core: list[list[Turn]], *, filler: str, length: int, rng: random.Random, slots: Slots) -> list[Turn]:
     """A counsellor's or a safety team's chat: their own scripted talk between the core exchanges."""
     padding = Deck(load_banks()[filler], rng)
-    turns = assemble(
-        core, opening=[], closing=[], filler=lambda: realise(padding.draw(), rng=rng, slots=slots), length=length, rng=rng
-    )
-    return turns
+    return assemble(core, filler=lambda: realise(padding.draw(), rng=rng, slots=slots), length=length, rng=rng)

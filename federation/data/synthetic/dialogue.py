@@ -108,13 +108,11 @@ def realise(
 def assemble(
     core: Sequence[list[Turn]],
     *,
-    opening: list[Turn],
-    closing: list[Turn],
     filler: Callable[[], list[Turn]],
     length: int,
     rng: random.Random,
 ) -> list[Turn]:
-    """Lay out ``opening``, ``core`` blocks (in order) with filler between them, and ``closing``.
+    """Lay out ``core`` blocks (in order) with filler between them (scripted chats with no real background).
 
     Parameters
     ----------
@@ -122,8 +120,6 @@ def assemble(
         The blocks that define the conversation, kept in order. When they do not fit,
         blocks are first cut to their first two lines, then dropped at random, keeping at
         least one block that carries indicator codes if any did.
-    opening, closing
-        Frame lines, shortened or dropped when the conversation is very short.
     filler
         Returns a fresh non-empty block of small talk on each call.
     length
@@ -136,24 +132,18 @@ def assemble(
     list of Turn
         Exactly ``length`` turns.
     """
-    blocks = _fit(core, room=length - len(opening) - len(closing), rng=rng)
-    used = sum(len(block) for block in blocks)
-    if used + len(opening) + len(closing) > length:
-        opening, closing = opening[:1], []
-    if used + len(opening) > length:
-        opening = []
+    blocks = _fit(core, room=length, rng=rng)
     gaps: list[list[Turn]] = [[] for _ in range(len(blocks) + 1)]
-    budget = length - used - len(opening) - len(closing)
+    budget = length - sum(len(block) for block in blocks)
     while budget > 0:
         block = filler()[:budget]
         gaps[rng.randrange(len(gaps))].extend(block)
         budget -= len(block)
-    turns = list(opening)
+    turns: list[Turn] = []
     for gap, block in zip(gaps, blocks):
         turns.extend(gap)
         turns.extend(block)
     turns.extend(gaps[-1])
-    turns.extend(closing)
     return turns[:length]
 
 
