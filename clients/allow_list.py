@@ -12,9 +12,6 @@ Guarantees, in three kinds:
   rounded to ``count-granularity``, histograms of at most ``max-histogram-bins`` bins
   per class, at most ``max-evaluations-per-run`` / ``-per-day`` evaluate calls), not
   under DP;
-- ``aggregate``: an exact sum over the validation split, neither coarsened nor under DP
-  (the early-warning counts of the final evaluation at the chosen threshold; at most
-  ``max-evaluations-per-run`` of them);
 - ``public``: chosen by the node's operator or derived from the run's public settings
   and the node's ledger, not from conversations.
 """
@@ -84,18 +81,23 @@ REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
     ),
     **{
         ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}{key}"): Item(
-            _INT, "aggregate", f"early-warning {key.upper()} count on the validation split (with a threshold only)"
+            _INT, "coarse", f"early-warning {key.upper()} count on the validation split, rounded to count-granularity "
+            "(with a threshold only)"
         )
         for key in ("tp", "fp", "fn", "tn")
     },
     ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}latency-counts"): Item(
-        _INT_LIST, "coarse", "true positives per warning latency, max-latency-bins bins (with a threshold only)"
+        _INT_LIST, "coarse", "true positives per warning latency, max-latency-bins bins; their cumulative sums are "
+        "rounded to count-granularity, so every bin is a multiple of it and they sum to the rounded TP "
+        "(with a threshold only)"
     ),
     ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}lc5-sum"): Item(
-        _FLOAT, "aggregate", "sum of ERDE-5 latency costs over true positives (with a threshold only)"
+        _FLOAT, "coarse", "ERDE-5 latency cost per true positive, rounded to 0.01, times the rounded TP "
+        "(with a threshold only)"
     ),
     ("evaluate", ConfigKeys.METRICS_RECORD, f"{ConfigKeys.EARLY_PREFIX}lc50-sum"): Item(
-        _FLOAT, "aggregate", "sum of ERDE-50 latency costs over true positives (with a threshold only)"
+        _FLOAT, "coarse", "ERDE-50 latency cost per true positive, rounded to 0.01, times the rounded TP "
+        "(with a threshold only)"
     ),
 }
 

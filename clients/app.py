@@ -267,6 +267,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
             for scores in result.per_message
         ]
         early = EarlyCounts.from_alerts(result.labels, alerts, max_latency=policy.max_latency_bins)
+        early = early.coarsened(policy.count_granularity)
         metrics.update({f"early-{key}": value for key, value in early.to_lists().items()})
     metrics[ConfigKeys.EVAL_SECONDS] = _seconds(time.perf_counter() - started)
     return Message(

@@ -285,6 +285,11 @@ def _edges(bins: int) -> np.ndarray:
 _EARLY_KEYS = ("tp", "fp", "fn", "tn", "latency-counts", "lc5-sum", "lc50-sum")
 
 
+def round_count(value: int, step: int) -> int:
+    """``value`` rounded to a multiple of ``step``, never to 0 when it is not 0 (counts a node sends)."""
+    return 0 if value <= 0 else max(step, int(round(value / step)) * step)
+
+
 @dataclass(frozen=True)
 class EarlyCounts:
     """Everything the early-warning metrics need, as sums over conversations.
@@ -399,6 +404,37 @@ class EarlyCounts:
             latency_counts=tuple(a + b for a, b in zip(self.latency_counts, other.latency_counts, strict=True)),
             lc5_sum=self.lc5_sum + other.lc5_sum,
             lc50_sum=self.lc50_sum + other.lc50_sum,
+        )
+
+    def coarsened(self, granularity: int) -> EarlyCounts:
+        """These counts as a node may send them: every count a multiple of ``granularity``.
+
+        Why this shape: the four counts are rounded like every other count that leaves a
+        node (to a multiple, never to 0 when not empty); the latency histogram is the
+        cumulative distribution of true-positive latencies quantised to that multiple,
+        so that it still sums to the rounded ``tp`` and no bin can hold one
+        conversation; the latency-cost sums keep their mean per true positive, rounded
+        to two decimals. ``granularity`` 1 returns the counts unchanged.
+        """
+        if isinstance(granularity, bool) or int(granularity) != granularity or granularity < 1:
+            raise ConfigError(f"count granularity {granularity!r} is invalid; use a whole number >= 1")
+        step = int(granularity)
+        if step == 1:
+            return self
+        tp = round_count(self.tp, step)
+        cumulative = np.cumsum(self.latency_counts)
+        quantised = [int(round(c / max(self.tp, 1) * tp / step)) * step for c in cumulative]
+        counts = tuple(int(b - a) for a, b in zip([0, *quantised[:-1]], quantised, strict=True))
+        mean5 = round(self.lc5_sum / self.tp, 2) if self.tp else 0.0
+        mean50 = round(self.lc50_sum / self.tp, 2) if self.tp else 0.0
+        return EarlyCounts(
+            tp=tp,
+            fp=round_count(self.fp, step),
+            fn=round_count(self.fn, step),
+            tn=round_count(self.tn, step),
+            latency_counts=counts,
+            lc5_sum=mean5 * tp,
+            lc50_sum=mean50 * tp,
         )
 
     def to_lists(self) -> dict[str, int | float | list[int]]:

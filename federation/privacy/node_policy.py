@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import CesagramError, ConfigError, LedgerError
+from federation.histograms import round_count
 from federation.io import atomic_write_json
 from federation.models.cache import CACHE_DIR_ENV
 from federation.privacy.ledger import ledger_lock
@@ -313,10 +314,7 @@ def coarse_noise_multiplier(value: float | None) -> float:
 
 def coarse_count(value: int, policy: NodePolicy) -> int:
     """``value`` rounded to the policy's granularity (never 0 for a non-empty set)."""
-    step = policy.count_granularity
-    if value <= 0:
-        return 0
-    return max(step, int(round(value / step)) * step)
+    return round_count(value, policy.count_granularity)
 
 
 # -- evaluation quota --------------------------------------------------------------------------

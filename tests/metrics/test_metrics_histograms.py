@@ -252,3 +252,24 @@ def test_warnings_from_scores_feed_the_counts() -> None:
     assert alerts == [9, None]
     assert (counts.tp, counts.tn) == (1, 1)
     assert counts.metrics()["speed"] == pytest.approx(1 - latency_penalty(9))
+
+
+def test_coarsened_early_counts_keep_their_shape_and_hide_single_conversations() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 137)
+    alerts = [int(rng.integers(1, 40)) if rng.random() < 0.7 else None for _ in labels]
+    exact = EarlyCounts.from_alerts(labels, alerts, max_latency=50)
+    coarse = exact.coarsened(10)
+    for name in ("tp", "fp", "fn", "tn"):
+        assert getattr(coarse, name) % 10 == 0 and abs(getattr(coarse, name) - getattr(exact, name)) <= 5
+    assert sum(coarse.latency_counts) == coarse.tp and all(c % 10 == 0 and c >= 0 for c in coarse.latency_counts)
+    exact_cdf = np.cumsum(exact.latency_counts) / exact.tp
+    coarse_cdf = np.cumsum(coarse.latency_counts) / coarse.tp
+    assert np.max(np.abs(exact_cdf - coarse_cdf)) <= 5 / coarse.tp + 1e-9  # the latency distribution survives
+    assert coarse.lc5_sum / coarse.tp == pytest.approx(exact.lc5_sum / exact.tp, abs=0.005)
+    assert exact.coarsened(1) == exact
+    single = EarlyCounts.from_alerts([1, 0, 0], [7, None, 2], max_latency=10).coarsened(10)
+    assert (single.tp, single.fp, single.fn, single.tn) == (10, 10, 0, 10)
+    assert single.latency_counts[6] == 10 and sum(single.latency_counts) == 10
+    with pytest.raises(ConfigError):
+        exact.coarsened(0)

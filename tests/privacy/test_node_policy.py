@@ -178,6 +178,18 @@ def test_counts_leave_rounded(tmp_path: Path) -> None:
     assert reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.NUM_EXAMPLES] % 10 == 0
 
 
+def test_early_warning_counts_leave_rounded(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", conversations=57)
+    reply = evaluate_handler(message("evaluate", threshold=0.0), context(node, run_config()))
+    metrics = reply.content[ConfigKeys.METRICS_RECORD]
+    counts = {key: metrics[f"early-{key}"] for key in ("tp", "fp", "fn", "tn")}
+    assert all(value % 10 == 0 for value in counts.values()), counts
+    assert counts["tp"] + counts["fn"] > 0  # threshold 0 warns on every positive validation conversation
+    latency = metrics["early-latency-counts"]
+    assert all(bin_ % 10 == 0 for bin_ in latency) and sum(latency) == counts["tp"]
+    assert 0 <= metrics["early-lc5-sum"] <= counts["tp"]
+
+
 def test_crafted_head_has_no_train_loss_to_read(tmp_path: Path) -> None:
     """A head crafted to single out one conversation: the reply reads the same without it."""
     with_target = Node(tmp_path / "with", conversations=60)
