@@ -438,7 +438,7 @@ def train(
         generator.manual_seed(secret)
         try:
             wrapped = GradSampleModule(model, batch_first=True, loss_reduction="mean")
-        except Exception as error:  # opacus raises several types for unsupported layers
+        except Exception as error:  # noqa: BLE001 - opacus raises several types for unsupported layers
             raise ConfigError(
                 f"head {type(head).__name__} cannot be trained with DP-SGD ({type(error).__name__}: {error}); "
                 "use a head built from Opacus-supported layers"

@@ -6,4 +6,5 @@ bash scripts/setup.sh
 . .venv/bin/activate
 export CESAGRAM_CACHE_DIR="${CESAGRAM_CACHE_DIR:-$PWD/.cache/cesagram}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+ruff check --quiet .
 exec python -m pytest -q --durations=25 "$@"

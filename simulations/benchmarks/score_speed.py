@@ -150,7 +150,9 @@ def main() -> int:
             best["single"] = max(best["single"], len(single) / seconds)
             scorer = StreamScorer(fresh_model(bundle, tmp / f"cache-follow-{attempt}"), detector=detector)
             seconds, summary = timed(
-                lambda: follow(io.BytesIO(stream), io.StringIO(), scorer=scorer, name="bench", report=lambda line: None)
+                lambda scorer=scorer: follow(
+                    io.BytesIO(stream), io.StringIO(), scorer=scorer, name="bench", report=lambda line: None
+                )
             )
             best["follow"] = max(best["follow"], summary.messages / seconds)
             figures["follow_warnings"] = summary.warnings

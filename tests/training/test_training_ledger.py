@@ -228,7 +228,7 @@ def test_concurrent_calls_are_serialised_by_the_lock_and_lose_no_spend(ledger_pa
     def worker(round_number):
         try:
             results[round_number] = call(ledger_path, round=round_number)
-        except Exception as error:  # reported below; a thread cannot fail the test itself
+        except Exception as error:  # noqa: BLE001 - reported below; a thread cannot fail the test itself
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(round_number,)) for round_number in (1, 2)]
