@@ -217,7 +217,12 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if privacy.get("central"):
         c = privacy["central"]
-        lines += [f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}).", ""]
+        lines += [
+            f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}); "
+            f"{c.get('rounds')} rounds at noise multiplier {c['noise_multiplier']}, node sampling "
+            f"{c.get('sampling', '-')}, {c.get('skipped_rounds', 0)} round(s) skipped for a missing update.",
+            "",
+        ]
     lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
     if report.get("nodes"):
         lines += [
