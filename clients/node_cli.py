@@ -246,7 +246,10 @@ def _open_ledger(path: Path, *, cap: float, delta: float) -> str:
         )
     effective = min(cap, ledger.cap)
     note = "" if cap <= ledger.cap else f" (--cap {cap:g} is above the ledger's cap; {ledger.cap:g} applies)"
-    return f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g}{note}"
+    return (
+        f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g} "
+        f"({ledger.accountant} accountant){note}"
+    )
 
 
 # -- init --------------------------------------------------------------------------------------
