@@ -63,6 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     budget.add_argument("ledger", type=Path)
     budget.add_argument("--set-cap", type=float, metavar="EPSILON", help="change the lifetime cap (lowering is always allowed)")
     budget.add_argument("--raise", dest="allow_raise", action="store_true", help="allow --set-cap to raise the cap: the operator's decision to spend more privacy")
+    budget.add_argument("--switch-accountant", choices=["rdp", "prv"], help="recompose the ledger's whole history with this accountant from now on (recorded in the ledger; prv is tighter)")
     _add_node_parsers(node_commands)
     _add_server_parsers(commands)
     score = commands.add_parser("score", help="analyst: score conversations with early warnings and evidence")
@@ -91,6 +92,7 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
     init.add_argument("--cap", required=True, type=float, help="this node's lifetime epsilon cap")
     init.add_argument("--delta", type=float, default=1e-5, help="this node's delta (fixed for the ledger's life)")
     init.add_argument("--name", help="the node's name in the ledger (default: the ledger file's name)")
+    init.add_argument("--accountant", choices=["rdp", "prv"], default="rdp", help="the accountant the ledger composes its spend with (changed later only by `node budget --switch-accountant`)")
 
     check = node_commands.add_parser("check", help="check a data file and what a planned run would spend")
     check.add_argument("data", type=Path, help="the node's JSONL or PAN-2012 XML file")

@@ -118,6 +118,11 @@ for _kind in ("train", "evaluate"):
         }
     )
 
+#: Train replies only: the accountant the node's own ledger composes its spend with.
+REPLY_ALLOW_LIST[("train", ConfigKeys.NODE_RECORD, ConfigKeys.ACCOUNTANT)] = Item(
+    _STR, "public", "the accountant (rdp or prv) the node's ledger composes its epsilon with"
+)
+
 #: What a node computes and never sends (documented so that nobody adds it back unknowingly).
 NEVER_SENT = {
     ConfigKeys.TRAIN_LOSS: "loss on private data, without noise, on weights the server chose (a membership test)",

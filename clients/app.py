@@ -81,7 +81,9 @@ def node_policy(context: Context) -> NodePolicy:
     return policy_from_node_config(context.node_config)
 
 
-def _node_record(node: NodeSettings, data: NodeData | None, policy: NodePolicy) -> ConfigRecord:
+def _node_record(
+    node: NodeSettings, data: NodeData | None, policy: NodePolicy, *, accountant: str | None = None
+) -> ConfigRecord:
     record = ConfigRecord(
         {
             ConfigKeys.NODE_NAME: node.name,
@@ -90,6 +92,8 @@ def _node_record(node: NodeSettings, data: NodeData | None, policy: NodePolicy) 
             ConfigKeys.DELTA: node.delta,
         }
     )
+    if accountant is not None:
+        record[ConfigKeys.ACCOUNTANT] = accountant
     if data is not None:
         record[ConfigKeys.CONVERSATIONS] = coarse_count(data.conversations, policy)
         record[ConfigKeys.POSITIVES] = coarse_count(data.positives, policy)
@@ -220,7 +224,7 @@ def train_handler(msg: Message, context: Context) -> Message:
             {
                 ConfigKeys.ARRAYS_RECORD: arrays_to_record(result.arrays),
                 ConfigKeys.METRICS_RECORD: metrics,
-                ConfigKeys.NODE_RECORD: _node_record(node, data, policy),
+                ConfigKeys.NODE_RECORD: _node_record(node, data, policy, accountant=result.accountant),
             }
         ),
         reply_to=msg,

@@ -1,4 +1,4 @@
-"""``cesagram node budget LEDGER [--set-cap EPSILON [--raise]]``: a node's privacy spend, and its cap, for its operator."""
+"""``cesagram node budget LEDGER [--set-cap EPSILON [--raise]] [--switch-accountant rdp|prv]``: a node's spend, cap and accountant, for its operator."""
 
 from __future__ import annotations
 
@@ -29,15 +29,25 @@ def budget_command(args: argparse.Namespace) -> int:
     training call in progress finishes first); lowering is always allowed, raising needs
     ``--raise`` (more epsilon means less privacy for every conversation the node holds).
     A cap below what is already spent is allowed: the node then declines every round.
+    ``--switch-accountant`` recomposes the whole history with the other accountant from now
+    on and records the switch in the ledger (no run config can do it).
     """
     path = Path(args.ledger)
-    if args.set_cap is None:
+    switch = getattr(args, "switch_accountant", None)
+    if args.set_cap is None and switch is None:
         print(format_ledger(PrivacyLedger.open(path)))
         return 0
     with ledger_lock(path):
         ledger = PrivacyLedger.open(path)
-        previous = ledger.cap
-        ledger.set_cap(args.set_cap, allow_raise=args.allow_raise)
-    print(f"cap of {path} changed from epsilon {previous:g} to {ledger.cap:g}")
+        if switch is not None:
+            change = ledger.switch_accountant(switch)
+            print(
+                f"accountant of {path} switched from {change.previous} to {change.accountant}: the same history now "
+                f"reads epsilon {change.spent_after:.4f} (was {change.spent_before:.4f}); the switch is recorded in the ledger"
+            )
+        if args.set_cap is not None:
+            previous = ledger.cap
+            ledger.set_cap(args.set_cap, allow_raise=args.allow_raise)
+            print(f"cap of {path} changed from epsilon {previous:g} to {ledger.cap:g}")
     print(format_ledger(ledger))
     return 0

@@ -76,13 +76,15 @@ def _planned_spend(args: argparse.Namespace, conversations: int, train_count: in
     cap = args.cap
     delta = args.delta
     source = "no ledger given: nothing spent yet"
+    accountant = "rdp"
     if args.ledger is not None:
         ledger = PrivacyLedger.open(Path(args.ledger))
         history = [tuple(step) for step in ledger.history]  # type: ignore[misc]
         delta = ledger.delta
+        accountant = ledger.accountant
         cap = min(cap, ledger.cap) if cap is not None else ledger.cap
         source = f"ledger {args.ledger}"
-    spent = epsilon_of(history, delta=delta) if history else 0.0
+    spent = epsilon_of(history, delta=delta, accountant=accountant) if history else 0.0
     cap = cap if cap is not None else spent + args.epsilon
     plan = plan_run(
         history=history,
@@ -92,13 +94,14 @@ def _planned_spend(args: argparse.Namespace, conversations: int, train_count: in
         sample_rate=sample_rate,
         planned_steps=steps * args.rounds,
         created="planning only",
+        accountant=accountant,
     )
     return [
         f"planned run: {args.rounds} rounds x {steps} DP-SGD steps on {train_count} of {conversations} conversations "
         f"(the rest is validation), Poisson sample rate {sample_rate:.4g}",
         f"  already spent: epsilon {spent:.4f} at delta {delta:g} ({source}); cap {cap:g}",
         f"  noise multiplier {plan.noise_multiplier:.4f} -> epsilon {plan.target_epsilon:.4f} after the run "
-        f"(this run: +{plan.target_epsilon - spent:.4f}; RDP accountant, unit: one conversation)",
+        f"(this run: +{plan.target_epsilon - spent:.4f}; {accountant} accountant, unit: one conversation)",
     ]
 
 
@@ -243,7 +246,10 @@ def _open_ledger(path: Path, *, cap: float, delta: float) -> str:
         )
     effective = min(cap, ledger.cap)
     note = "" if cap <= ledger.cap else f" (--cap {cap:g} is above the ledger's cap; {ledger.cap:g} applies)"
-    return f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g}{note}"
+    return (
+        f"privacy ledger {path}: epsilon {ledger.spent:.4f} spent of cap {effective:g} at delta {delta:g} "
+        f"({ledger.accountant} accountant){note}"
+    )
 
 
 # -- init --------------------------------------------------------------------------------------
@@ -269,9 +275,11 @@ def node_init_command(args: argparse.Namespace) -> int:
     secret = secret_path_for(path)
     if not secret.exists():
         create_secret(secret)
-    PrivacyLedger.create(path, node=args.name or path.stem, cap=args.cap, delta=args.delta)
+    accountant = getattr(args, "accountant", None) or "rdp"
+    PrivacyLedger.create(path, node=args.name or path.stem, cap=args.cap, delta=args.delta, accountant=accountant)
     print(
-        f"created privacy ledger {path} (cap epsilon {args.cap:g}, delta {args.delta:g}) and node secret {secret} "
+        f"created privacy ledger {path} (cap epsilon {args.cap:g}, delta {args.delta:g}, accountant {accountant}) "
+        f"and node secret {secret} "
         "(mode 0600): the ledger is this node's record of what it has spent, the secret picks its validation "
         "split; back both up and never delete them"
     )

@@ -16,6 +16,7 @@ class NodeRecord:
     positives: int = 0
     cap: float | None = None
     delta: float | None = None
+    accountant: str | None = None  # the node ledger's accountant, as the node reports it
     epsilon: float = 0.0
     steps: int = 0
     rounds: list[int] = field(default_factory=list)

@@ -25,7 +25,7 @@ def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
                     "epsilon": node.epsilon,
                     "delta": node.delta,
                     "cap": node.cap,
-                    "accountant": "rdp",
+                    "accountant": node.accountant or "rdp",
                     "unit": "conversation",
                     "steps": node.steps,
                     "stopped_for_budget": node.stopped_for_budget,
@@ -37,23 +37,34 @@ def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
     if run.privacy.mode == "central":
         from federation.privacy.accounting import epsilon_of
 
-        rounds = len(recorder.rounds)
+        privacy = run.privacy
+        rate = run.strategy.fraction_train
+        rounds = len(recorder.rounds)  # every round samples and counts, aggregated or skipped
         epsilon = (
-            epsilon_of([(run.privacy.noise_multiplier, 1.0, rounds)], delta=run.privacy.delta)
-            if run.privacy.noise_multiplier > 0 and rounds
-            else float("inf")
+            epsilon_of([(privacy.noise_multiplier, rate, rounds)], delta=privacy.delta, accountant=privacy.accountant)
+            if privacy.noise_multiplier > 0 and rounds
+            else (float("inf") if rounds else 0.0)
         )
+        skipped = [note for note in recorder.notes if "central DP:" in note]
         return {
-            "guarantee": "central DP (client-side fixed clipping, Gaussian noise on the aggregate)",
+            "guarantee": "central DP at the server (client-level: one node is the unit)",
             "central": {
                 "epsilon": epsilon,
-                "delta": run.privacy.delta,
-                "accountant": "rdp",
+                "delta": privacy.delta,
+                "accountant": privacy.accountant,
                 "unit": "node",
                 "rounds": rounds,
-                "noise_multiplier": run.privacy.noise_multiplier,
-                "clipping_norm": run.privacy.clipping_norm,
-                "sampling": "none assumed (every node every round)",
+                "noise_multiplier": privacy.noise_multiplier,
+                "clipping_norm": privacy.clipping_norm,
+                "sample_rate": rate,
+                "population": run.nodes,
+                "sampling": (
+                    "none: every node every round"
+                    if rate >= 1.0
+                    else f"Poisson: each node independently with probability {rate:g} each round"
+                ),
+                "weighting": f"equal: the sum of clipped updates over the expected {rate * run.nodes:g} nodes",
+                "skipped_rounds": len(skipped),
             },
             "nodes": {},
         }
@@ -206,7 +217,12 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if privacy.get("central"):
         c = privacy["central"]
-        lines += [f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}).", ""]
+        lines += [
+            f"Central DP: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']}); "
+            f"{c.get('rounds')} rounds at noise multiplier {c['noise_multiplier']}, node sampling "
+            f"{c.get('sampling', '-')}, {c.get('skipped_rounds', 0)} round(s) skipped for a missing update.",
+            "",
+        ]
     lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
     if report.get("nodes"):
         lines += [

@@ -25,6 +25,13 @@ T = TypeVar("T")
 PRIVACY_MODES = ("record", "none", "central")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "normbounded")
 RUN_MODES = ("federated", "centralized", "local")
+ACCOUNTANTS = ("rdp", "prv")  # federation.privacy.accounting.ACCOUNTANTS (not imported: it pulls in Opacus)
+#: Strategies whose aggregate is the plain mean of the clipped updates, the quantity central
+#: DP's noise is calibrated for (FedProx only changes the nodes' local objective). Krum,
+#: FedMedian and FedTrimmedAvg pick or discard updates by their values, FedAdam rescales the
+#: mean per coordinate, norm-bounded FedAvg clips to a norm taken from the updates
+#: themselves: one node's update then moves the result by more than the clipping norm / m.
+CENTRAL_DP_STRATEGIES = ("fedavg", "fedprox")
 
 
 def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -46,8 +53,14 @@ class PrivacySettings:
     ``record``: DP-SGD at each node, one conversation is the unit; ``epsilon`` is what this
     run may spend per node, ``cap`` the node's lifetime cap (in simulation the researcher is
     every node's operator; a real node takes its cap from its own node config only).
-    ``central``: Flower's client-side fixed clipping wrapper adds Gaussian noise to the sum
-    of clipped node updates; the unit is a whole node.
+    ``central``: each node's update is clipped to ``clipping_norm`` at the node, the server
+    averages them with equal weights over the planned number of nodes and adds Gaussian
+    noise of ``noise_multiplier * clipping_norm`` to their sum; the unit is a whole node
+    (:mod:`server.central_dp`).
+    ``accountant``: ``rdp`` or ``prv``. In simulation it is the accountant the virtual
+    nodes' *new* ledgers are kept by (the researcher is their operator); a node's existing
+    ledger keeps its own, and a real node's ledger is set by its operator only. It is also
+    the accountant of the central-DP epsilon the server reports.
     """
 
     mode: str = "record"
@@ -58,9 +71,11 @@ class PrivacySettings:
     cap: float | None = None
     noise_multiplier: float = 1.0
     clipping_norm: float = 1.0
+    accountant: str = "rdp"
 
     def __post_init__(self) -> None:
         _check_choice("privacy.mode", self.mode, PRIVACY_MODES)
+        _check_choice("privacy.accountant", self.accountant, ACCOUNTANTS)
         if self.mode == "record":
             _check_positive("privacy.epsilon", self.epsilon)
             if not 0 < self.delta < 1:
@@ -73,6 +88,8 @@ class PrivacySettings:
         if self.mode == "central":
             _check_positive("privacy.noise_multiplier", self.noise_multiplier, strict=False)
             _check_positive("privacy.clipping_norm", self.clipping_norm)
+            if not 0 < self.delta < 1:
+                raise ConfigError(f"privacy.delta={self.delta!r} must be in (0, 1), e.g. 1e-5")
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,12 @@ class RunSettings:
             raise ConfigError(
                 f"federation.min_nodes={self.min_nodes!r} must be between 1 and federation.nodes={self.nodes} "
                 "(or null for every node)"
+            )
+        if self.privacy.mode == "central" and self.strategy.name not in CENTRAL_DP_STRATEGIES:
+            raise ConfigError(
+                f"privacy=central with strategy={self.strategy.name}: central DP's noise is calibrated for the plain "
+                f"mean of clipped updates, which {self.strategy.name} does not compute; use strategy="
+                f"{' or strategy='.join(CENTRAL_DP_STRATEGIES)}"
             )
         if self.strategy.name == "krum" and self.nodes < 2 * self.strategy.num_malicious_nodes + 3:
             raise ConfigError(

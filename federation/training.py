@@ -141,6 +141,9 @@ class DPParams:
         Per-conversation gradient clipping norm.
     delta
         Delta at which the call's epsilon is reported.
+    accountant
+        Accountant of the call's reported epsilon (``rdp`` or ``prv``); under a ledger,
+        the ledger's.
     noise_seed
         Tests only: seeds Poisson sampling and noise. ``None`` (the default) draws them
         from OS entropy. Anyone who knows the seed can subtract the noise, so a seeded
@@ -151,6 +154,7 @@ class DPParams:
     max_grad_norm: float
     delta: float
     noise_seed: int | None = None
+    accountant: str = ACCOUNTANT
 
     def __post_init__(self) -> None:
         if not _is_number(self.noise_multiplier) or self.noise_multiplier <= 0:
@@ -185,7 +189,7 @@ class TrainResult:
     noise_multiplier, sample_rate
         The DP mechanism (None without DP).
     epsilon, delta, accountant
-        With DP: epsilon at ``delta`` (RDP accountant). From :func:`train`, the spend of
+        With DP: epsilon at ``delta`` (by ``accountant``: the call's, or the ledger's). From :func:`train`, the spend of
         this call alone; from :func:`train_with_ledger`, the node's total after the call.
     """
 
@@ -490,9 +494,9 @@ def train(
             result,
             noise_multiplier=float(dp.noise_multiplier),
             sample_rate=sample_rate,
-            epsilon=epsilon_of([(dp.noise_multiplier, sample_rate, steps)], delta=dp.delta),
+            epsilon=epsilon_of([(dp.noise_multiplier, sample_rate, steps)], delta=dp.delta, accountant=dp.accountant),
             delta=float(dp.delta),
-            accountant=ACCOUNTANT,
+            accountant=dp.accountant,
         )
     logger.debug(
         "trained %d steps on %d conversations (%d empty Poisson batches), loss %.4f, %.2f s",
@@ -631,7 +635,8 @@ def train_with_ledger(
                 ledger.cap,
             )
         history = ledger.history
-        spent = epsilon_of(history, delta=delta)
+        accountant = ledger.accountant  # the node's own, never the run's
+        spent = epsilon_of(history, delta=delta, accountant=accountant)
         plan = ledger.runs.get(run_id)
         new_plan = None
         if plan is None:
@@ -648,6 +653,7 @@ def train_with_ledger(
                 sample_rate=sample_rate,
                 planned_steps=steps * (planned_rounds - round + 1),
                 created=utc_now(),
+                accountant=accountant,
             )
         elif plan.sample_rate != sample_rate:
             logger.warning(
@@ -655,7 +661,7 @@ def train_with_ledger(
                 sample_rate,
                 plan.sample_rate,
             )
-        needed = epsilon_of([*history, (plan.noise_multiplier, sample_rate, steps)], delta=delta)
+        needed = epsilon_of([*history, (plan.noise_multiplier, sample_rate, steps)], delta=delta, accountant=accountant)
         if needed > effective_cap + _CAP_SLACK:
             raise PrivacyBudgetExceeded(
                 f"privacy budget exceeded: this call ({steps} steps) would take the node from epsilon "
@@ -669,7 +675,9 @@ def train_with_ledger(
                 plan.target_epsilon,
                 needed,
             )
-        dp = DPParams(noise_multiplier=plan.noise_multiplier, max_grad_norm=float(dp_clip), delta=delta)
+        dp = DPParams(
+            noise_multiplier=plan.noise_multiplier, max_grad_norm=float(dp_clip), delta=delta, accountant=accountant
+        )
         result = train(head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays)
         entry = ledger.record(
             run_id=run_id,
@@ -687,4 +695,4 @@ def train_with_ledger(
         effective_cap,
         delta,
     )
-    return replace(result, epsilon=entry.epsilon_after, delta=delta, accountant=ACCOUNTANT)
+    return replace(result, epsilon=entry.epsilon_after, delta=delta, accountant=accountant)

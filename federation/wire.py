@@ -32,6 +32,7 @@ class ConfigKeys:
     NODE_KIND = "kind"
     CAP = "cap"
     DELTA = "delta"
+    ACCOUNTANT = "accountant"
     CONVERSATIONS = "conversations"
     POSITIVES = "positives"
 

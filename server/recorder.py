@@ -57,6 +57,8 @@ class RunRecorder(RunHistory):
             node.positives = int(info.get(ConfigKeys.POSITIVES, node.positives))
             node.cap = float(info[ConfigKeys.CAP]) if ConfigKeys.CAP in info else node.cap
             node.delta = float(info[ConfigKeys.DELTA]) if ConfigKeys.DELTA in info else node.delta
+            if ConfigKeys.ACCOUNTANT in info:
+                node.accountant = str(info[ConfigKeys.ACCOUNTANT])
             return node
         name = self._names.get(node_id)
         if name is None and reply is not None and reply.has_error() and reply.error.code in (*DECLINED, FAILED):

@@ -20,6 +20,7 @@ from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
+from server.central_dp import CentralDP
 from server.evaluation import histogram_metrics, merge_histograms, weighted_loss
 from server.recorder import RunRecorder
 
@@ -158,6 +159,9 @@ def run_rounds(
                 new_arrays, _ = strategy.aggregate_train(server_round, trained)
                 if new_arrays is not None:
                     arrays = new_arrays
+                if isinstance(strategy, CentralDP):
+                    for note in strategy.pop_notes():
+                        recorder.note(note)
             else:
                 recorder.note(f"round {server_round}: no node trained; the global model is unchanged")
         else:

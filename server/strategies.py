@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from flwr.app import ArrayRecord, Message, MetricRecord
 from flwr.serverapp.strategy import (
-    DifferentialPrivacyClientSideFixedClipping,
     DifferentialPrivacyServerSideFixedClipping,
     FedAdam,
     FedAvg,
@@ -25,8 +24,9 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
-from federation.runconfig import RunSettings
+from federation.runconfig import CENTRAL_DP_STRATEGIES, RunSettings
 from federation.wire import record_to_arrays
+from server.central_dp import CentralDP
 
 
 class NormBoundedFedAvg(DifferentialPrivacyServerSideFixedClipping):
@@ -70,13 +70,21 @@ class NormBoundedFedAvg(DifferentialPrivacyServerSideFixedClipping):
 
 
 def build_strategy(run: RunSettings) -> Strategy:
-    """The aggregation strategy of ``run``, wrapped in central DP when ``privacy.mode=central``."""
+    """The aggregation strategy of ``run``, wrapped in central DP when ``privacy.mode=central``.
+
+    Under central DP the wrapped FedAvg (or FedProx) addresses every connected node and
+    :class:`server.central_dp.CentralDP` samples them with ``strategy.fraction_train``;
+    any other strategy is refused (``RunSettings`` already refuses it at config time).
+    """
     settings = run.strategy
     required = run.required_nodes
+    central = run.privacy.mode == "central"
+    if central and settings.name not in CENTRAL_DP_STRATEGIES:
+        raise ValueError(f"central DP is calibrated for {', '.join(CENTRAL_DP_STRATEGIES)} only, not {settings.name}")
     common: dict[str, Any] = {
-        "fraction_train": settings.fraction_train,
+        "fraction_train": 1.0 if central else settings.fraction_train,
         "fraction_evaluate": 1.0,
-        "min_train_nodes": max(1, int(settings.fraction_train * required)),
+        "min_train_nodes": required if central else max(1, int(settings.fraction_train * required)),
         "min_evaluate_nodes": required,
         "min_available_nodes": required,
     }
@@ -105,11 +113,13 @@ def build_strategy(run: RunSettings) -> Strategy:
         )
     else:  # krum: RunSettings validated the name
         strategy = Krum(**common, num_malicious_nodes=settings.num_malicious_nodes)
-    if run.privacy.mode == "central":
-        strategy = DifferentialPrivacyClientSideFixedClipping(
+    if central:
+        assert isinstance(strategy, FedAvg)  # fedavg or fedprox, checked above
+        strategy = CentralDP(
             strategy,
             noise_multiplier=run.privacy.noise_multiplier,
             clipping_norm=run.privacy.clipping_norm,
-            num_sampled_clients=max(1, int(settings.fraction_train * required)),
+            sample_rate=settings.fraction_train,
+            population=run.nodes,
         )
     return strategy

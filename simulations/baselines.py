@@ -109,7 +109,9 @@ def train_party(
     ledger_path = ledger_dir / f"{party.name}.json"
     cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
     if settings.privacy.mode == "record" and not ledger_path.exists():
-        PrivacyLedger.create(ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta)
+        PrivacyLedger.create(
+            ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta, accountant=settings.privacy.accountant
+        )
     histogram = None
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()

@@ -33,7 +33,8 @@ def ensure_ledgers(settings: RunSettings) -> None:
     """Create each virtual node's ledger if absent (the researcher is every node's operator).
 
     An existing ledger is left alone, so a rerun with the same ledger folder continues its
-    spend; a corrupt one makes that node refuse to train (fail closed), it is not replaced.
+    spend (with its own accountant: ``privacy.accountant`` only sets a new ledger's); a
+    corrupt one makes that node refuse to train (fail closed), it is not replaced.
     """
     if settings.privacy.mode != "record":
         return
@@ -41,7 +42,9 @@ def ensure_ledgers(settings: RunSettings) -> None:
     for i in range(settings.nodes):
         path = Path(settings.ledger_dir) / f"node-{i}.json"
         if not path.exists():
-            PrivacyLedger.create(path, node=f"node-{i}", cap=cap, delta=settings.privacy.delta)
+            PrivacyLedger.create(
+                path, node=f"node-{i}", cap=cap, delta=settings.privacy.delta, accountant=settings.privacy.accountant
+            )
 
 
 def virtual_node_env(cfg: DictConfig, settings: RunSettings) -> dict[str, str]:

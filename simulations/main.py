@@ -53,9 +53,15 @@ def header_lines(cfg: DictConfig, run_dir: Path) -> list[str]:
     ]
     privacy = cfg.privacy
     if privacy.mode == "record":
-        lines.append(f"privacy: record-level DP-SGD, epsilon {privacy.epsilon:g} per node at delta {privacy.delta:g}")
+        lines.append(
+            f"privacy: record-level DP-SGD, epsilon {privacy.epsilon:g} per node at delta {privacy.delta:g} "
+            f"(new ledgers: {privacy.get('accountant', 'rdp')} accountant)"
+        )
     elif privacy.mode == "central":
-        lines.append(f"privacy: central DP, noise multiplier {privacy.noise_multiplier:g}, clipping norm {privacy.clipping_norm:g}")
+        lines.append(
+            f"privacy: central DP, noise multiplier {privacy.noise_multiplier:g}, clipping norm {privacy.clipping_norm:g}, "
+            f"each node sampled with probability {cfg.strategy.fraction_train:g} per round"
+        )
     else:
         lines.append("privacy: none (no differential privacy)")
     lines.append(f"writing to {run_dir} (details in main.log; -v shows them here)")

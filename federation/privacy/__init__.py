@@ -1,7 +1,7 @@
 """Record-level differential privacy of a node: accounting, noise plans and the ledger.
 
 Three layers joined only at the training entry point (``federation.training``):
-``accounting`` turns a history of DP-SGD steps into epsilon (Opacus RDP maths),
+``accounting`` turns a history of DP-SGD steps into epsilon (Opacus RDP or PRV maths),
 ``plan`` fixes a run's noise multiplier from the node's budget, and ``ledger`` keeps the
 node's spend on disk across runs and restarts, failing closed when anything is wrong.
 """

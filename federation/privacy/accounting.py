@@ -1,9 +1,17 @@
 """Epsilon of a history of DP-SGD steps: the pure-maths layer under the ledger.
 
-The maths is Opacus's own (``opacus.accountants.analysis.rdp``, the same orders as
-:class:`opacus.accountants.RDPAccountant`); this module only adds validation and a
-canonical composition order so that the same steps always give the same epsilon,
-whichever process or split they were recorded in.
+Two accountants, both Opacus's own maths:
+
+- ``rdp``: Rényi DP (``opacus.accountants.analysis.rdp``, the orders of
+  :class:`opacus.accountants.RDPAccountant`); fast and always defined, a little loose.
+- ``prv``: numerical composition of privacy loss random variables (Gopi et al. 2021,
+  :class:`opacus.accountants.PRVAccountant`), whose *upper* bound is reported (estimate
+  plus its error bound ``PRV_EPS_ERROR``, at ``delta - delta/1000``); 5 to 7% less noise
+  at our settings, but 10 to 200 times slower, and slower still with each distinct
+  ``(noise, rate)`` pair in the history (README, "Privacy model").
+
+This module only adds validation and a canonical composition order so that the same
+steps always give the same epsilon, whichever process or split they were recorded in.
 """
 
 from __future__ import annotations
@@ -15,18 +23,21 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
-from opacus.accountants import RDPAccountant
+from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
 from federation.errors import ConfigError
 
 __all__ = [
     "ACCOUNTANT",
+    "ACCOUNTANTS",
     "ORDERS",
+    "PRV_EPS_ERROR",
     "Step",
     "epsilon_from_rdp",
     "epsilon_of",
     "rdp_of",
+    "validate_accountant",
     "validate_delta",
     "validate_step",
 ]
@@ -34,7 +45,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ACCOUNTANT = "rdp"
-"""Name of the accountant written into ledgers and reports."""
+"""The default accountant: new ledgers and runs use it unless told otherwise."""
+
+ACCOUNTANTS: tuple[str, ...] = ("rdp", "prv")
+"""Accountants a ledger, a run or a report may name."""
+
+PRV_EPS_ERROR = 0.01
+"""Error bound of the PRV estimate; the reported epsilon is the estimate plus it (an upper bound)."""
 
 ORDERS: tuple[float, ...] = tuple(float(order) for order in RDPAccountant.DEFAULT_ALPHAS)
 """RDP orders, exactly those of :class:`~opacus.accountants.RDPAccountant`."""
@@ -43,6 +60,13 @@ Step = tuple[float, float, int]
 """``(noise_multiplier, sample_rate, steps)``: one homogeneous stretch of DP-SGD."""
 
 _EXTREME_ORDER_WARNING = "Optimal order is the"
+
+
+def validate_accountant(accountant: object, *, name: str = "privacy.accountant") -> str:
+    """Return ``accountant`` if it names one of :data:`ACCOUNTANTS`, else raise :class:`ConfigError`."""
+    if accountant not in ACCOUNTANTS:
+        raise ConfigError(f"{name}={accountant!r} is not an accountant; choose one of: {', '.join(ACCOUNTANTS)}")
+    return str(accountant)
 
 
 def validate_delta(delta: float, *, name: str = "delta") -> float:
@@ -121,8 +145,25 @@ def epsilon_from_rdp(rdp: np.ndarray, *, delta: float) -> float:
     return epsilon
 
 
-def epsilon_of(history: Sequence[Sequence[object]], *, delta: float) -> float:
-    """Epsilon spent by a whole history of DP-SGD steps, composed with RDP.
+@lru_cache(maxsize=1024)
+def _prv_epsilon(history: tuple[Step, ...], delta: float) -> float:
+    """PRV upper bound on epsilon of a canonical history (cached: calibration asks often)."""
+    accountant = PRVAccountant()
+    accountant.history = list(history)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            epsilon = float(accountant.get_epsilon(delta=delta, eps_error=PRV_EPS_ERROR))
+    except (ValueError, RuntimeError, FloatingPointError, MemoryError) as error:
+        # Opacus cannot bound this history (e.g. a delta too small for its mesh): fall back
+        # to nothing, never to an optimistic figure.
+        logger.warning("PRV accountant failed (%s); reporting epsilon as unbounded", error)
+        return math.inf
+    return epsilon if math.isfinite(epsilon) else math.inf
+
+
+def epsilon_of(history: Sequence[Sequence[object]], *, delta: float, accountant: str = ACCOUNTANT) -> float:
+    """Epsilon spent by a whole history of DP-SGD steps, composed by ``accountant``.
 
     Parameters
     ----------
@@ -131,18 +172,29 @@ def epsilon_of(history: Sequence[Sequence[object]], *, delta: float) -> float:
         way: ``[(z, q, 3), (z, q, 2)]`` and ``[(z, q, 5)]`` are the same spend.
     delta
         The delta of the (epsilon, delta) guarantee.
+    accountant
+        ``rdp`` or ``prv`` (see the module's docstring).
 
     Returns
     -------
     float
-        The epsilon an :class:`opacus.accountants.RDPAccountant` stepped over the same
-        history reports (0.0 for an empty history, ``inf`` when a step had no privacy).
+        The epsilon Opacus's accountant of that name, stepped over the same history,
+        reports (0.0 for an empty history, ``inf`` when a step had no privacy or the
+        accountant could not bound it).
 
     Notes
     -----
     One step is one application of the sampled Gaussian mechanism: Poisson sampling of
     conversations at ``sample_rate``, per-conversation clipping and Gaussian noise of
     standard deviation ``noise_multiplier * max_grad_norm``. The unit of privacy is
-    whatever one Poisson draw includes or leaves out; in this project, one conversation.
+    whatever one Poisson draw includes or leaves out; in this project, one conversation
+    (one node, for central DP).
     """
-    return epsilon_from_rdp(rdp_of(history), delta=delta)
+    accountant = validate_accountant(accountant, name="accountant")
+    if accountant == "rdp":
+        return epsilon_from_rdp(rdp_of(history), delta=delta)
+    delta = validate_delta(delta)
+    steps = tuple(_canonical(history))
+    if not steps:
+        return 0.0
+    return _prv_epsilon(steps, delta)

@@ -6,20 +6,33 @@ node has, so it is written atomically, loaded strictly and, when anything is wro
 with it, the node trains nothing (fail closed): a missing or corrupt ledger must never
 turn into a fresh budget.
 
+Every entry keeps its ``(noise_multiplier, sample_rate, steps)``, so the node's spend is
+always recomposed from the whole history by the ledger's accountant (``rdp`` or ``prv``,
+see :mod:`federation.privacy.accounting`). The accountant changes only by an explicit
+operator command (:meth:`PrivacyLedger.switch_accountant`, ``cesagram node budget LEDGER
+--switch-accountant prv``), which is recorded under ``accountant_changes``; a ledger whose
+accountant differs from the one its entries were recorded with, without such a record,
+is refused.
+
 Example of a ledger file::
 
     {
       "accountant": "rdp",
+      "accountant_changes": [],
       "cap": 8.0,
       "delta": 1e-05,
-      "entries": [{"epsilon_after": 0.91, "noise_multiplier": 1.3, "recorded_at": "...",
-                   "round": 1, "run": "run-7", "sample_rate": 0.25, "steps": 4}],
+      "entries": [{"accountant": "rdp", "epsilon_after": 0.91, "noise_multiplier": 1.3,
+                   "recorded_at": "...", "round": 1, "run": "run-7", "sample_rate": 0.25,
+                   "steps": 4}],
       "node": "helpline-a",
       "runs": {"run-7": {"created": "...", "noise_multiplier": 1.3, "planned_steps": 20,
                          "sample_rate": 0.25, "target_epsilon": 3.0}},
-      "schema": 1,
+      "schema": 2,
       "unit": "conversation"
     }
+
+Schema 1 ledgers (before the accountant could change) are read as schema 2 with every
+entry recorded by ``rdp``, and written as schema 2 at their next change.
 """
 
 from __future__ import annotations
@@ -44,11 +57,13 @@ from federation.errors import ConfigError, LedgerError
 from federation.io import atomic_write_json
 from federation.privacy.accounting import (
     ACCOUNTANT,
+    ACCOUNTANTS,
     ORDERS,
     Step,
     epsilon_from_rdp,
     epsilon_of,
     rdp_of,
+    validate_accountant,
     validate_delta,
 )
 from federation.privacy.plan import RunPlan
@@ -56,6 +71,7 @@ from federation.privacy.plan import RunPlan
 __all__ = [
     "SCHEMA_VERSION",
     "UNIT",
+    "AccountantChange",
     "LedgerEntry",
     "PrivacyLedger",
     "format_ledger",
@@ -67,10 +83,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UNIT = "conversation"
 _EPSILON_TOLERANCE = 1e-9
-_TOP_KEYS = frozenset({"schema", "node", "delta", "cap", "accountant", "unit", "runs", "entries"})
+#: PRV's epsilon comes out of an FFT: equal to a few ulps on one machine, not across builds.
+_PRV_TOLERANCE = 1e-6
+_TOP_KEYS_V1 = frozenset({"schema", "node", "delta", "cap", "accountant", "unit", "runs", "entries"})
+_TOP_KEYS = _TOP_KEYS_V1 | {"accountant_changes"}
+_HISTORY_KEYS = ("noise_multiplier", "sample_rate", "steps")
 _RUN_KEYS = frozenset(field for field in RunPlan.__dataclass_fields__)
 _FIX = "the file was edited or damaged: restore it from a backup; the node trains nothing until then"
 
@@ -84,7 +104,8 @@ def utc_now() -> str:
 class LedgerEntry:
     """One training call's spend: ``steps`` DP-SGD steps of ``run`` in ``round``.
 
-    ``epsilon_after`` is the node's total epsilon (all runs) once these steps are counted.
+    ``epsilon_after`` is the node's total epsilon (all runs) once these steps are counted,
+    composed by ``accountant``, the ledger's accountant when the entry was recorded.
     """
 
     run: str
@@ -94,11 +115,32 @@ class LedgerEntry:
     sample_rate: float
     epsilon_after: float
     recorded_at: str
+    accountant: str = ACCOUNTANT
 
     @property
     def step(self) -> Step:
         """The entry as an accountant history triple."""
         return (self.noise_multiplier, self.sample_rate, self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountantChange:
+    """An operator's switch of the ledger's accountant, with the spend it read before and after."""
+
+    previous: str
+    accountant: str
+    at: str
+    spent_before: float
+    spent_after: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.previous,
+            "to": self.accountant,
+            "at": self.at,
+            "spent_before": self.spent_before,
+            "spent_after": self.spent_after,
+        }
 
 
 def lock_path(path: Path) -> Path:
@@ -222,8 +264,9 @@ class PrivacyLedger:
 
     Notes
     -----
-    Unit of privacy: one conversation. Accountant: RDP (Opacus), composed over every
-    entry of every run, at the ledger's ``delta``, which is fixed for the ledger's life.
+    Unit of privacy: one conversation. Accountant: the ledger's own (``rdp`` or ``prv``,
+    Opacus), composed over every entry of every run, at the ledger's ``delta``, which is
+    fixed for the ledger's life; only :meth:`switch_accountant` changes the accountant.
     The cap in the file can be lowered freely with :meth:`set_cap`; raising it is an
     operator's act (``set_cap(..., allow_raise=True)``) and never comes from a training
     config, so a server cannot raise a node's cap. Callers use the smaller of the
@@ -239,6 +282,8 @@ class PrivacyLedger:
         cap: float,
         runs: Mapping[str, RunPlan],
         entries: list[LedgerEntry],
+        accountant: str = ACCOUNTANT,
+        changes: list[AccountantChange] | None = None,
     ) -> None:
         self._path = Path(path)
         self._node = node
@@ -246,6 +291,8 @@ class PrivacyLedger:
         self._cap = cap
         self._runs = dict(runs)
         self._entries = list(entries)
+        self._accountant = accountant
+        self._changes = list(changes or [])
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -266,6 +313,16 @@ class PrivacyLedger:
         return self._cap
 
     @property
+    def accountant(self) -> str:
+        """The accountant that composes this ledger's spend (``rdp`` or ``prv``)."""
+        return self._accountant
+
+    @property
+    def accountant_changes(self) -> tuple[AccountantChange, ...]:
+        """Every operator switch of the accountant, oldest first."""
+        return tuple(self._changes)
+
+    @property
     def runs(self) -> Mapping[str, RunPlan]:
         return dict(self._runs)
 
@@ -280,8 +337,8 @@ class PrivacyLedger:
 
     @property
     def spent(self) -> float:
-        """Total epsilon spent by the node at the ledger's delta (0.0 when nothing yet)."""
-        return epsilon_of(self.history, delta=self._delta)
+        """Total epsilon spent by the node at the ledger's delta, by its accountant (0.0 when nothing yet)."""
+        return epsilon_of(self.history, delta=self._delta, accountant=self._accountant)
 
     def remaining(self, cap: float | None = None) -> float:
         """Epsilon left under ``cap`` (the file's cap when None), never negative."""
@@ -294,7 +351,8 @@ class PrivacyLedger:
             "node": self._node,
             "delta": self._delta,
             "cap": self._cap,
-            "accountant": ACCOUNTANT,
+            "accountant": self._accountant,
+            "accountant_changes": [change.to_dict() for change in self._changes],
             "unit": UNIT,
             "runs": {run: asdict(plan) for run, plan in self._runs.items()},
             "entries": [asdict(entry) for entry in self._entries],
@@ -302,21 +360,22 @@ class PrivacyLedger:
 
     # -- creating and opening --------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, *, node: str, cap: float, delta: float) -> PrivacyLedger:
-        """Start a new, empty ledger at ``path``; refuse if any file is already there.
+    def create(cls, path: Path, *, node: str, cap: float, delta: float, accountant: str = ACCOUNTANT) -> PrivacyLedger:
+        """Start a new, empty ledger at ``path`` kept by ``accountant``; refuse if any file is already there.
 
         Raises
         ------
         LedgerError
             If ``path`` exists (a present ledger is never silently replaced).
         ConfigError
-            If ``node``, ``cap`` or ``delta`` is invalid.
+            If ``node``, ``cap``, ``delta`` or ``accountant`` is invalid.
         """
         path = Path(path)
         if not isinstance(node, str) or not node.strip():
             raise ConfigError(f"node name must be a non-empty string, got {_short(node)}")
         delta, cap = validate_delta(delta), _check_cap(cap)
-        ledger = cls(path=path, node=node, delta=delta, cap=cap, runs={}, entries=[])
+        accountant = validate_accountant(accountant, name="ledger accountant")
+        ledger = cls(path=path, node=node, delta=delta, cap=cap, runs={}, entries=[], accountant=accountant)
         with ledger_lock(path):
             if path.exists() or path.is_symlink():
                 raise LedgerError(
@@ -324,7 +383,9 @@ class PrivacyLedger:
                     "or move it away if it belongs to another node"
                 )
             ledger.save()
-        logger.info("created privacy ledger %s (cap epsilon %g, delta %g)", path, ledger.cap, ledger.delta)
+        logger.info(
+            "created privacy ledger %s (cap epsilon %g, delta %g, accountant %s)", path, ledger.cap, ledger.delta, accountant
+        )
         return ledger
 
     @classmethod
@@ -362,11 +423,15 @@ class PrivacyLedger:
     @classmethod
     def _from_document(cls, path: Path, document: Any) -> PrivacyLedger:
         read = _Reader(path)
-        top = read.keys(document, _TOP_KEYS, "the top level")
-        if top["schema"] != SCHEMA_VERSION or isinstance(top["schema"], bool):
-            raise read.fail("schema", f"must be {SCHEMA_VERSION}, got {_short(top['schema'])}")
-        if top["accountant"] != ACCOUNTANT:
-            raise read.fail("accountant", f"must be {ACCOUNTANT!r}, got {_short(top['accountant'])}")
+        schema = document.get("schema") if isinstance(document, dict) else None
+        if schema not in (1, SCHEMA_VERSION) or isinstance(schema, bool):
+            raise read.fail("schema", f"must be 1 or {SCHEMA_VERSION}, got {_short(schema)}")
+        top = read.keys(document, _TOP_KEYS_V1 if schema == 1 else _TOP_KEYS, "the top level")
+        if schema == 1 and top["accountant"] != "rdp":
+            raise read.fail("accountant", f"must be 'rdp' in a schema 1 ledger, got {_short(top['accountant'])}")
+        if top["accountant"] not in ACCOUNTANTS:
+            raise read.fail("accountant", f"must be one of {', '.join(ACCOUNTANTS)}, got {_short(top['accountant'])}")
+        accountant = str(top["accountant"])
         if top["unit"] != UNIT:
             raise read.fail("unit", f"must be {UNIT!r}, got {_short(top['unit'])}")
         node = read.text(top["node"], "node")
@@ -374,6 +439,12 @@ class PrivacyLedger:
         if delta >= 1.0:
             raise read.fail("delta", f"must be below 1, got {_short(delta)}")
         cap = read.positive(top["cap"], "cap")
+        changes = _read_changes(read, top.get("accountant_changes", []))
+        # The accountants in force over the ledger's life: the first one, then each switch's.
+        first = changes[0].previous if changes else accountant
+        if changes and changes[-1].accountant != accountant:
+            raise read.fail("accountant", f"is {accountant!r} but the last recorded switch was to {changes[-1].accountant!r}")
+        in_force = {first, *(change.accountant for change in changes)}
 
         if not isinstance(top["runs"], dict):
             raise read.fail("runs", f"must be an object, got {type(top['runs']).__name__}")
@@ -392,11 +463,30 @@ class PrivacyLedger:
 
         if not isinstance(top["entries"], list):
             raise read.fail("entries", f"must be a list, got {type(top['entries']).__name__}")
+        entry_keys = frozenset(LedgerEntry.__dataclass_fields__)
+        if schema == 1:
+            entry_keys = entry_keys - {"accountant"}
         entries: list[LedgerEntry] = []
         rdp = np.zeros(len(ORDERS))
+        tolerance = {"rel_tol": _EPSILON_TOLERANCE, "abs_tol": _EPSILON_TOLERANCE}
         for index, raw_entry in enumerate(top["entries"]):
             key = f"entries[{index}]"
-            fields = read.keys(raw_entry, frozenset(LedgerEntry.__dataclass_fields__), key)
+            if isinstance(raw_entry, dict) and any(name not in raw_entry for name in _HISTORY_KEYS):
+                raise LedgerError(
+                    f"privacy ledger {path}: {key} lacks its (noise_multiplier, sample_rate, steps), so the node's "
+                    "spend cannot be recomposed from its history; restore the ledger from a backup that has them "
+                    "(the node trains nothing until then)"
+                )
+            fields = read.keys(raw_entry, entry_keys, key)
+            entry_accountant = fields.get("accountant", "rdp")
+            if entry_accountant not in ACCOUNTANTS:
+                raise read.fail(f"{key}.accountant", f"must be one of {', '.join(ACCOUNTANTS)}")
+            if entry_accountant not in in_force:
+                raise read.fail(
+                    f"{key}.accountant",
+                    f"is {entry_accountant!r}, an accountant this ledger never had: it was switched without a "
+                    "recorded operator command",
+                )
             entry = LedgerEntry(
                 run=read.text(fields["run"], f"{key}.run"),
                 round=read.integer(fields["round"], f"{key}.round", low=1),
@@ -407,6 +497,7 @@ class PrivacyLedger:
                     fields["epsilon_after"], f"{key}.epsilon_after", low=0.0, high=math.inf, low_open=False
                 ),
                 recorded_at=read.timestamp(fields["recorded_at"], f"{key}.recorded_at"),
+                accountant=str(entry_accountant),
             )
             plan = runs.get(entry.run)
             if plan is None:
@@ -414,15 +505,28 @@ class PrivacyLedger:
             if entry.noise_multiplier != plan.noise_multiplier:
                 raise read.fail(f"{key}.noise_multiplier", "differs from its run's planned noise multiplier")
             rdp = rdp + rdp_of([entry.step])
-            expected = epsilon_from_rdp(rdp, delta=delta)
-            tolerance = {"rel_tol": _EPSILON_TOLERANCE, "abs_tol": _EPSILON_TOLERANCE}
-            if not math.isclose(entry.epsilon_after, expected, **tolerance):
-                raise read.fail(
-                    f"{key}.epsilon_after",
-                    f"is {entry.epsilon_after!r} but the recorded steps give {expected!r}",
-                )
+            if entry.accountant == "rdp":
+                # RDP is cheap: every entry is checked against the recomposed history.
+                expected = epsilon_from_rdp(rdp, delta=delta)
+                if not math.isclose(entry.epsilon_after, expected, **tolerance):
+                    raise read.fail(
+                        f"{key}.epsilon_after",
+                        f"is {entry.epsilon_after!r} but the recorded steps give {expected!r}",
+                    )
+            # PRV entries: only the last one is recomputed (below); one PRV composition takes
+            # seconds, and any edit of an earlier entry's steps changes the last one's history.
             entries.append(entry)
-        return cls(path=path, node=node, delta=delta, cap=cap, runs=runs, entries=entries)
+        _check_last_prv(read, entries, delta)
+        if schema == 1:
+            logger.info(
+                "privacy ledger %s is schema 1: read with its full history under the rdp accountant; it is "
+                "written as schema %d at its next change",
+                path,
+                SCHEMA_VERSION,
+            )
+        return cls(
+            path=path, node=node, delta=delta, cap=cap, runs=runs, entries=entries, accountant=accountant, changes=changes
+        )
 
     # -- changing --------------------------------------------------------------------------
     def save(self) -> None:
@@ -459,6 +563,47 @@ class PrivacyLedger:
             self._cap = previous
             raise
         logger.warning("privacy cap of %s changed from %g to %g", self._path, previous, cap)
+
+    def switch_accountant(self, accountant: str) -> AccountantChange:
+        """Recompose the whole history with ``accountant`` from now on, and record the switch.
+
+        This is the node operator's decision, never a training config's: ``rdp`` to
+        ``prv`` lowers the spend the ledger reads (a tighter bound on the same steps), so
+        it leaves more of the cap to spend. The switch, with the spend before and after,
+        is written into ``accountant_changes``; entries keep the accountant they were
+        recorded with.
+
+        Raises
+        ------
+        ConfigError
+            If ``accountant`` is unknown or already the ledger's.
+        LedgerError
+            If the file cannot be written (then nothing changed in memory either).
+        """
+        accountant = validate_accountant(accountant, name="--switch-accountant")
+        if accountant == self._accountant:
+            raise ConfigError(f"privacy ledger {self._path} is already kept by the {accountant} accountant")
+        before = self.spent
+        after = epsilon_of(self.history, delta=self._delta, accountant=accountant)
+        change = AccountantChange(
+            previous=self._accountant, accountant=accountant, at=utc_now(), spent_before=before, spent_after=after
+        )
+        previous, changes = self._accountant, self._changes
+        self._accountant, self._changes = accountant, [*self._changes, change]
+        try:
+            self.save()
+        except BaseException:
+            self._accountant, self._changes = previous, changes
+            raise
+        logger.warning(
+            "privacy ledger %s: accountant switched from %s to %s by its operator (spent epsilon %.4f -> %.4f)",
+            self._path,
+            previous,
+            accountant,
+            before,
+            after,
+        )
+        return change
 
     def record(
         self,
@@ -499,8 +644,9 @@ class PrivacyLedger:
             steps=int(steps),
             noise_multiplier=float(noise_multiplier),
             sample_rate=float(sample_rate),
-            epsilon_after=epsilon_of([*self.history, step], delta=self._delta),
+            epsilon_after=epsilon_of([*self.history, step], delta=self._delta, accountant=self._accountant),
             recorded_at=utc_now(),
+            accountant=self._accountant,
         )
         before = (self._runs, self._entries)
         self._runs, self._entries = runs, [*self._entries, entry]
@@ -512,21 +658,62 @@ class PrivacyLedger:
         return entry
 
 
-def open_or_create(path: Path, *, node: str, cap: float, delta: float) -> PrivacyLedger:
-    """Open the ledger at ``path``, creating it only if nothing at all is there.
+def open_or_create(path: Path, *, node: str, cap: float, delta: float, accountant: str = ACCOUNTANT) -> PrivacyLedger:
+    """Open the ledger at ``path``, creating it (kept by ``accountant``) only if nothing at all is there.
 
     A file that is present but unreadable or corrupt still raises :class:`LedgerError`:
-    only a node that has never had a ledger starts with a full budget.
+    only a node that has never had a ledger starts with a full budget. A present ledger
+    keeps its own accountant, whatever ``accountant`` says.
     """
     path = Path(path)
     if path.exists() or path.is_symlink():
         return PrivacyLedger.open(path)
     try:
-        return PrivacyLedger.create(path, node=node, cap=cap, delta=delta)
+        return PrivacyLedger.create(path, node=node, cap=cap, delta=delta, accountant=accountant)
     except LedgerError:
         if path.exists():  # another process created it between our check and our lock
             return PrivacyLedger.open(path)
         raise
+
+
+def _read_changes(read: _Reader, raw: Any) -> list[AccountantChange]:
+    """The recorded accountant switches, each from the accountant in force before it."""
+    if not isinstance(raw, list):
+        raise read.fail("accountant_changes", f"must be a list, got {type(raw).__name__}")
+    changes: list[AccountantChange] = []
+    for index, item in enumerate(raw):
+        key = f"accountant_changes[{index}]"
+        fields = read.keys(item, frozenset({"from", "to", "at", "spent_before", "spent_after"}), key)
+        for name in ("from", "to"):
+            if fields[name] not in ACCOUNTANTS:
+                raise read.fail(f"{key}.{name}", f"must be one of {', '.join(ACCOUNTANTS)}")
+        if fields["from"] == fields["to"] or (changes and changes[-1].accountant != fields["from"]):
+            raise read.fail(f"{key}.from", "does not follow from the switch before it")
+        changes.append(
+            AccountantChange(
+                previous=str(fields["from"]),
+                accountant=str(fields["to"]),
+                at=read.timestamp(fields["at"], f"{key}.at"),
+                spent_before=read.number(fields["spent_before"], f"{key}.spent_before", low=0.0, high=math.inf, low_open=False),
+                spent_after=read.number(fields["spent_after"], f"{key}.spent_after", low=0.0, high=math.inf, low_open=False),
+            )
+        )
+    return changes
+
+
+def _check_last_prv(read: _Reader, entries: list[LedgerEntry], delta: float) -> None:
+    """Check the last PRV entry against its recomposed history (one PRV computation, not one per entry).
+
+    Any edit of an earlier entry's steps changes that history, so it is caught here too.
+    """
+    last = max((i for i, entry in enumerate(entries) if entry.accountant == "prv"), default=None)
+    if last is None:
+        return
+    expected = epsilon_of([entry.step for entry in entries[: last + 1]], delta=delta, accountant="prv")
+    if not math.isclose(entries[last].epsilon_after, expected, rel_tol=_PRV_TOLERANCE, abs_tol=_PRV_TOLERANCE):
+        raise read.fail(
+            f"entries[{last}].epsilon_after", f"is {entries[last].epsilon_after!r} but the recorded steps give {expected!r}"
+        )
 
 
 def _check_cap(cap: float) -> float:
@@ -540,11 +727,16 @@ def format_ledger(ledger: PrivacyLedger) -> str:
     spent = ledger.spent
     lines = [
         f"privacy ledger {ledger.path} (node {ledger.node})",
-        f"  spent      epsilon {spent:.4f} at delta {ledger.delta:g} (accountant {ACCOUNTANT}, "
+        f"  spent      epsilon {spent:.4f} at delta {ledger.delta:g} (accountant {ledger.accountant}, "
         f"unit: one {UNIT})",
         f"  cap        epsilon {ledger.cap:.4f}",
         f"  remaining  epsilon {ledger.remaining():.4f}",
     ]
+    for change in ledger.accountant_changes:
+        lines.append(
+            f"  switched   accountant {change.previous} -> {change.accountant} at {change.at} by the operator "
+            f"(spent read {change.spent_before:.4f} -> {change.spent_after:.4f})"
+        )
     runs = ledger.runs
     if not runs:
         lines.append("  runs       none yet")

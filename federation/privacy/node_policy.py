@@ -266,7 +266,11 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_request(policy: NodePolicy, run: RunSettings) -> None:
-    """Raise :class:`PolicyDeclined` if the run asks for what the node does not agree to."""
+    """Raise :class:`PolicyDeclined` if the run asks for what the node does not agree to.
+
+    ``privacy.accountant`` is not checked because it never reaches the node's accounting:
+    the node composes with its own ledger's accountant, which only its operator changes.
+    """
     mode = run.privacy.mode
     if mode not in policy.accept_privacy:
         raise PolicyDeclined(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation.errors import ConfigError, PrivacyBudgetExceeded
-from federation.privacy.accounting import epsilon_of, validate_delta
+from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_accountant, validate_delta
 
 __all__ = ["MAX_NOISE_MULTIPLIER", "RunPlan", "calibrate_noise", "plan_run"]
 
@@ -65,6 +65,7 @@ def calibrate_noise(
     sample_rate: float,
     steps: int,
     target_epsilon: float,
+    accountant: str = ACCOUNTANT,
 ) -> float:
     """Smallest noise multiplier whose ``steps`` more steps keep the total at ``target_epsilon``.
 
@@ -80,6 +81,8 @@ def calibrate_noise(
         Number of new steps (at least 1).
     target_epsilon
         Total epsilon (history included) not to exceed.
+    accountant
+        The accountant that composes ``history`` and the new steps (``rdp`` or ``prv``).
 
     Returns
     -------
@@ -104,6 +107,7 @@ def calibrate_noise(
     conversation is the unit of privacy; calibration itself looks at no data.
     """
     delta = validate_delta(delta)
+    accountant = validate_accountant(accountant, name="accountant")
     sample_rate = _check_positive(sample_rate, "sample_rate")
     if sample_rate > 1.0:
         raise ConfigError(f"sample_rate must be at most 1, got {sample_rate!r}")
@@ -111,7 +115,7 @@ def calibrate_noise(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be a positive integer, got {steps!r}")
     history = list(history)
-    spent = epsilon_of(history, delta=delta)
+    spent = epsilon_of(history, delta=delta, accountant=accountant)
     if spent >= target_epsilon:
         raise PrivacyBudgetExceeded(
             f"privacy budget exhausted: epsilon {spent:.4f} already spent (delta {delta:g}) "
@@ -122,7 +126,7 @@ def calibrate_noise(
 
     def excess(noise: float) -> float:
         """log(epsilon / target): positive when ``noise`` is too small."""
-        epsilon = epsilon_of([*history, (noise, sample_rate, steps)], delta=delta)
+        epsilon = epsilon_of([*history, (noise, sample_rate, steps)], delta=delta, accountant=accountant)
         return math.log(epsilon) - log_target if epsilon > 0 else -math.inf
 
     # Bracket the answer by factors of 4: lo too small (excess > 0), hi enough (excess <= 0).
@@ -182,6 +186,7 @@ def plan_run(
     sample_rate: float,
     planned_steps: int,
     created: str,
+    accountant: str = ACCOUNTANT,
 ) -> RunPlan:
     """Fix a run's noise multiplier from the node's budget.
 
@@ -196,16 +201,22 @@ def plan_run(
 
     Notes
     -----
-    Delta is the node's (fixed for the life of its ledger). The plan only sets the noise;
+    Delta and the accountant are the node's (fixed for the life of its ledger, the
+    accountant changed only by its operator). The plan only sets the noise;
     each call is still checked against the cap with the steps and sample rate it really
     takes, so a plan made for fewer steps or another data size cannot overspend.
     """
     cap = _check_positive(cap, "cap (epsilon)")
     run_epsilon = _check_positive(run_epsilon, "run_epsilon")
-    spent = epsilon_of(history, delta=delta)
+    spent = epsilon_of(history, delta=delta, accountant=accountant)
     target = min(cap, spent + run_epsilon)
     noise = calibrate_noise(
-        history=history, delta=delta, sample_rate=sample_rate, steps=planned_steps, target_epsilon=target
+        history=history,
+        delta=delta,
+        sample_rate=sample_rate,
+        steps=planned_steps,
+        target_epsilon=target,
+        accountant=accountant,
     )
     logger.info(
         "run plan: noise multiplier %.4f for %d steps at sample rate %.4g, epsilon %.4f -> %.4f (cap %.4f)",

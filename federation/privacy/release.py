@@ -5,7 +5,7 @@ so the concatenated histograms have L2 sensitivity 1, and Gaussian noise of stan
 deviation ``sigma`` on every bin is the Gaussian mechanism with noise multiplier ``sigma``.
 Its Rényi DP (``alpha / (2 sigma**2)``) is exactly that of one DP-SGD step at sample rate
 1, which is how the release enters the ledger: one step ``(sigma, 1.0, 1)`` under the run
-key ``<run>/evaluate``, composed with every training step by the same RDP accountant and
+key ``<run>/evaluate``, composed with every training step by the ledger's accountant and
 checked against the same cap. Rounding and clipping at 0 are post-processing.
 """
 
@@ -59,7 +59,7 @@ def release_histograms(
         if ledger.delta != delta:
             raise LedgerError(f"privacy ledger {path} was kept at delta {ledger.delta:g}, not {delta:g}")
         effective = min(float(cap), ledger.cap)
-        needed = epsilon_of([*ledger.history, step], delta=delta)
+        needed = epsilon_of([*ledger.history, step], delta=delta, accountant=ledger.accountant)
         if needed > effective + _CAP_SLACK:
             raise PrivacyBudgetExceeded(
                 f"privacy budget exceeded: a noised histogram (sigma {sigma:g}) would take the node from epsilon "
@@ -68,7 +68,9 @@ def release_histograms(
         key = evaluation_key(run_id, sigma)
         plan = None
         if key not in ledger.runs:
-            target = epsilon_of([*ledger.history, *([step] * max(1, planned_calls))], delta=delta)
+            target = epsilon_of(
+                [*ledger.history, *([step] * max(1, planned_calls))], delta=delta, accountant=ledger.accountant
+            )
             plan = RunPlan(noise_multiplier=float(sigma), sample_rate=1.0, planned_steps=max(1, planned_calls),
                            target_epsilon=target, created=utc_now())  # fmt: skip
         rng = np.random.default_rng(secrets.randbits(128))

@@ -40,7 +40,13 @@ def plain_loop_seconds(settings, ledger_dir: Path) -> list[float]:  # type: igno
     head = build_head(settings.model, dim_in=encoder.dim, seed=settings.seed)
     cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
     for party in parties:
-        PrivacyLedger.create(ledger_dir / f"{party.name}.json", node=party.name, cap=cap, delta=settings.privacy.delta)
+        PrivacyLedger.create(
+            ledger_dir / f"{party.name}.json",
+            node=party.name,
+            cap=cap,
+            delta=settings.privacy.delta,
+            accountant=settings.privacy.accountant,
+        )
     seconds = []
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()

@@ -416,3 +416,15 @@ def test_a_noised_histogram_past_the_cap_is_not_sent(tmp_path: Path) -> None:
     reply = evaluate_handler(message("evaluate"), context(node, run_config()))
     assert reply.has_error() and reply.error.code == DECLINED_BUDGET and "noised histogram" in reply.error.reason
     assert node.ledger_bytes() == before
+
+
+def test_a_run_asking_the_prv_accountant_does_not_change_the_nodes_own(tmp_path: Path) -> None:
+    """The node composes with its ledger's accountant; the run's privacy.accountant never reaches it."""
+    node = Node(tmp_path / "n")
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, accountant="prv"))
+    reply = train_handler(message("train"), context(node, flat))
+    assert not reply.has_error(), reply.error
+    assert reply.content[ConfigKeys.NODE_RECORD][ConfigKeys.ACCOUNTANT] == "rdp"
+    ledger = PrivacyLedger.open(node.ledger)
+    assert ledger.accountant == "rdp" and [entry.accountant for entry in ledger.entries] == ["rdp"]
+    assert reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EPSILON] == ledger.spent

@@ -54,7 +54,7 @@ def test_created_ledger_round_trips_and_composes_every_entry(tmp_path):
     assert reopened.remaining() == pytest.approx(8.0 - reopened.spent)
     document = json.loads(path.read_text())
     assert document["accountant"] == "rdp" and document["unit"] == "conversation"
-    assert document["schema"] == 1
+    assert document["schema"] == 2 and document["accountant_changes"] == []
 
 
 def test_create_refuses_an_existing_file_and_leaves_it_alone(tmp_path):
@@ -116,7 +116,7 @@ def test_corrupt_ledger_fails_closed_with_one_line(tmp_path, damage):
         (lambda d: d.__setitem__("delta", 1e-6), "entries[0].epsilon_after"),
         (lambda d: d.__setitem__("delta", "1e-5"), "delta"),
         (lambda d: d.__setitem__("cap", -1), "cap"),
-        (lambda d: d.__setitem__("schema", 2), "schema"),
+        (lambda d: d.__setitem__("schema", 3), "schema"),
         (lambda d: d.__setitem__("accountant", "prv"), "accountant"),
         (lambda d: d.__setitem__("unit", "user"), "unit"),
         (lambda d: d.pop("runs"), "top level"),

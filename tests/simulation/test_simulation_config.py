@@ -68,6 +68,8 @@ def test_central_dp_wraps_the_strategy(tmp_path: Path) -> None:
         (["privacy.epsilon=-3"], "privacy.epsilon"),
         (["federation.min_nodes=9"], "federation.min_nodes=9"),
         (["model=bert"], "model='bert' is not allowed"),
+        (["privacy=central", "strategy=fedmedian"], "privacy=central with strategy=fedmedian"),
+        (["privacy.accountant=moments"], "privacy.accountant='moments' is not allowed"),
     ],
 )
 def test_bad_values_stop_with_one_line(overrides: list[str], message: str, tmp_path: Path) -> None:
