@@ -17,18 +17,17 @@ import copy
 import logging
 import math
 import secrets
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
 from torch import nn
 
 from federation.errors import ConfigError, DataError, LedgerError, PrivacyBudgetExceeded
@@ -38,6 +37,10 @@ from federation.models.windows import highest_scores, window_scores
 from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_delta
 from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
 from federation.privacy.plan import plan_run
+
+if TYPE_CHECKING:  # Opacus is imported where DP-SGD runs: an evaluating ClientApp process never pays for it
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
 
 __all__ = [
     "DPParams",
@@ -357,6 +360,16 @@ def _dp_step(
     return loss
 
 
+def _unwrapped(head: nn.Module) -> nn.Module:
+    """The module inside an Opacus ``GradSampleModule`` (none exists while Opacus is not imported)."""
+    if "opacus" in sys.modules:
+        from opacus import GradSampleModule
+
+        if isinstance(head, GradSampleModule):
+            return head._module
+    return head
+
+
 def train(
     *,
     head: nn.Module,
@@ -414,8 +427,7 @@ def train(
     batch_size = _effective_batch(settings, n)
     started = time.perf_counter()
 
-    if isinstance(head, GradSampleModule):
-        head = head._module  # never wrap a wrapped module (hooks would be added twice)
+    head = _unwrapped(head)  # never wrap a wrapped module (hooks would be added twice)
     model = copy.deepcopy(head)
     if global_arrays is not None:
         load_head_arrays(model, global_arrays)
@@ -440,6 +452,9 @@ def train(
         batches = _poisson_batches(n, sample_rate, np.random.default_rng([secret, 0]))
         generator = torch.Generator(device=device)
         generator.manual_seed(secret)
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
         try:
             wrapped = GradSampleModule(model, batch_first=True, loss_reduction="mean")
         except Exception as error:  # noqa: BLE001 - opacus raises several types for unsupported layers
@@ -530,8 +545,7 @@ def evaluate(*, head: nn.Module, data: FeatureSet, window: int) -> EvalResult:
     labels = np.asarray(data.labels, dtype=np.int64)
     if len(data) == 0:
         return EvalResult(loss=0.0, scores=np.zeros(0, dtype=np.float32), labels=labels, num_examples=0)
-    if isinstance(head, GradSampleModule):
-        head = head._module
+    head = _unwrapped(head)
     per_message = window_scores(head, data, window=window)
     scores = highest_scores(per_message)
     clipped = np.clip(scores.astype(np.float64), 1e-7, 1.0 - 1e-7)

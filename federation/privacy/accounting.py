@@ -23,9 +23,6 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
-from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.analysis import rdp as rdp_analysis
-
 from federation.errors import ConfigError
 
 __all__ = [
@@ -53,8 +50,12 @@ ACCOUNTANTS: tuple[str, ...] = ("rdp", "prv")
 PRV_EPS_ERROR = 0.01
 """Error bound of the PRV estimate; the reported epsilon is the estimate plus it (an upper bound)."""
 
-ORDERS: tuple[float, ...] = tuple(float(order) for order in RDPAccountant.DEFAULT_ALPHAS)
-"""RDP orders, exactly those of :class:`~opacus.accountants.RDPAccountant`."""
+ORDERS: tuple[float, ...] = tuple(float(order) for order in [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
+"""RDP orders, exactly those of :class:`~opacus.accountants.RDPAccountant` (a test checks).
+
+Written out, and Opacus imported only where it computes, so that a ClientApp process that
+only evaluates does not pay Opacus's import (about 2 s of CPU, once per Flower message).
+"""
 
 Step = tuple[float, float, int]
 """``(noise_multiplier, sample_rate, steps)``: one homogeneous stretch of DP-SGD."""
@@ -101,6 +102,8 @@ def validate_step(step: Sequence[object], *, name: str = "history entry") -> Ste
 @lru_cache(maxsize=4096)
 def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
     """RDP of one step of the sampled Gaussian mechanism at every order (cached)."""
+    from opacus.accountants.analysis import rdp as rdp_analysis
+
     rdp = np.asarray(
         rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(ORDERS)),
         dtype=np.float64,
@@ -133,6 +136,8 @@ def epsilon_from_rdp(rdp: np.ndarray, *, delta: float) -> float:
     delta = validate_delta(delta)
     if not np.any(rdp):
         return 0.0
+    from opacus.accountants.analysis import rdp as rdp_analysis
+
     with warnings.catch_warnings():
         # Opacus warns when the best order is the smallest or largest one: the bound is
         # then looser than it could be, i.e. conservative, never optimistic.
@@ -148,6 +153,8 @@ def epsilon_from_rdp(rdp: np.ndarray, *, delta: float) -> float:
 @lru_cache(maxsize=1024)
 def _prv_epsilon(history: tuple[Step, ...], delta: float) -> float:
     """PRV upper bound on epsilon of a canonical history (cached: calibration asks often)."""
+    from opacus.accountants import PRVAccountant
+
     accountant = PRVAccountant()
     accountant.history = list(history)
     try:

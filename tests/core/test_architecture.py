@@ -31,3 +31,21 @@ def test_imports_point_inward(package: str) -> None:
         if imported_packages(path) & forbidden
     }
     assert offenders == {}
+
+
+def test_the_client_app_imports_neither_opacus_nor_scikit_learn() -> None:
+    """Flower starts one ClientApp process per message: an evaluation must not pay for DP-SGD's imports."""
+    import subprocess
+    import sys
+
+    code = "import sys, clients.app; print(sorted({'opacus', 'sklearn', 'transformers'} & set(sys.modules)))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert completed.stdout.strip() == "[]"
+
+
+def test_rdp_orders_are_opacus_own() -> None:
+    from opacus.accountants import RDPAccountant
+
+    from federation.privacy.accounting import ORDERS
+
+    assert ORDERS == tuple(float(order) for order in RDPAccountant.DEFAULT_ALPHAS)
