@@ -121,8 +121,11 @@ def _messages(path: Path, key: str, record: Any) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def read_chitchat(path: Path) -> list[Conversation]:
-    """Every conversation of a chitchat ``dataset.json``, in file order, ids ``chitchat-<key>``.
+def read_chitchat(path: Path, *, part: Part | None = None) -> list[Conversation]:
+    """Every conversation of a chitchat ``dataset.json`` (of one ``part`` only, if given), in file order.
+
+    Ids are ``chitchat-<key>``. Reading one part converts only its conversations (a
+    quarter of the corpus for the reserved set: a second of CPU saved in every run).
 
     Raises
     ------
@@ -140,13 +143,14 @@ def read_chitchat(path: Path) -> list[Conversation]:
     return [
         Conversation(id=f"{ID_PREFIX}{key}", label=0, messages=_messages(path, key, record), extra={})
         for key, record in data.items()
+        if part is None or part_of(key) == part
     ]
 
 
-@lru_cache(maxsize=1)
-def load_chitchat() -> tuple[Conversation, ...]:
-    """The installed corpus, read once per process."""
-    return tuple(read_chitchat(dataset_path()))
+@lru_cache(maxsize=4)
+def load_chitchat(part: Part | None = None) -> tuple[Conversation, ...]:
+    """The installed corpus (or one part of it), read once per process."""
+    return tuple(read_chitchat(dataset_path(), part=part))
 
 
 def _usable(conversation: Conversation) -> bool:
@@ -154,7 +158,7 @@ def _usable(conversation: Conversation) -> bool:
 
 
 def _part(conversations: Iterable[Conversation] | None, part: Part) -> list[Conversation]:
-    source = load_chitchat() if conversations is None else conversations
+    source = load_chitchat(part) if conversations is None else conversations
     return [c for c in source if part_of(chitchat_key(c)) == part and _usable(c)]
 
 
