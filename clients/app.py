@@ -48,6 +48,7 @@ from federation.wire import (
     FAILED,
     ConfigKeys,
     arrays_to_record,
+    early_counts_to_metrics,
     record_to_arrays,
 )
 
@@ -272,7 +273,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
         ]
         early = EarlyCounts.from_alerts(result.labels, alerts, max_latency=policy.max_latency_bins)
         early = early.coarsened(policy.count_granularity)
-        metrics.update({f"early-{key}": value for key, value in early.to_lists().items()})
+        metrics.update(early_counts_to_metrics(early))
     metrics[ConfigKeys.EVAL_SECONDS] = _seconds(time.perf_counter() - started)
     return Message(
         RecordDict(

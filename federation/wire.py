@@ -5,10 +5,13 @@ One place spells every key (kebab-case, as Flower does), so server and node cann
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord
+
+from federation.histograms import EarlyCounts
 
 # Flower error codes used by a node's reply (Flower's own codes are small integers).
 DECLINED_BUDGET = 4001  # the node's privacy cap would be exceeded: it declines the round
@@ -74,3 +77,15 @@ def message_bytes(message: object) -> int:
         + sum(record.count_bytes() for record in content.metric_records.values())
         + sum(record.count_bytes() for record in content.config_records.values())
     )
+
+
+def early_counts_to_metrics(counts: EarlyCounts) -> dict[str, int | float | list[int]]:
+    """Early-warning counts as the metric entries a node's evaluate reply carries (``early-*``)."""
+    return {f"{ConfigKeys.EARLY_PREFIX}{key}": value for key, value in counts.to_lists().items()}
+
+
+def early_counts_from_metrics(metrics: Mapping[str, Any]) -> EarlyCounts | None:
+    """The early-warning counts of a reply's metrics (None when it carried none)."""
+    prefix = ConfigKeys.EARLY_PREFIX
+    fields = {key[len(prefix) :]: metrics[key] for key in metrics.keys() if key.startswith(prefix)}
+    return EarlyCounts.from_lists(fields) if fields else None

@@ -12,7 +12,7 @@ from typing import Any
 from flwr.app import Message
 
 from federation.histograms import EarlyCounts, ScoreHistogram
-from federation.wire import ConfigKeys
+from federation.wire import ConfigKeys, early_counts_from_metrics
 
 
 def merge_histograms(replies: Iterable[Message]) -> ScoreHistogram | None:
@@ -29,16 +29,11 @@ def merge_histograms(replies: Iterable[Message]) -> ScoreHistogram | None:
 
 def merge_early_counts(replies: Iterable[Message]) -> EarlyCounts | None:
     """The sum of the replies' early-warning counts (None when no reply carried them)."""
-    counts = []
-    for reply in replies:
-        metrics = reply.content[ConfigKeys.METRICS_RECORD]
-        fields = {
-            key[len(ConfigKeys.EARLY_PREFIX) :]: metrics[key]
-            for key in metrics.keys()
-            if key.startswith(ConfigKeys.EARLY_PREFIX)
-        }
-        if fields:
-            counts.append(EarlyCounts.from_lists(fields))
+    counts = [
+        found
+        for reply in replies
+        if (found := early_counts_from_metrics(reply.content[ConfigKeys.METRICS_RECORD])) is not None
+    ]
     if not counts:
         return None
     merged = counts[0]

@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score
 from federation.early import erde, latency_penalty, latency_weighted_f1, speed, true_positive_latencies, warning_at
 from federation.errors import ConfigError, DataError
 from federation.histograms import EarlyCounts, ScoreHistogram
+from federation.wire import early_counts_from_metrics, early_counts_to_metrics
 from federation.metrics import auprc, classification_metrics, precision_at_fpr, threshold_for_fbeta
 
 
@@ -226,9 +227,9 @@ def test_latency_overflow_bin_bounds_the_speed_error() -> None:
 def test_early_counts_transport_through_a_flower_record() -> None:
     labels, alerts = _random_alerts(9)
     counts = EarlyCounts.from_alerts(labels, alerts)
-    record = MetricRecord({f"early-{key}": value for key, value in counts.to_lists().items()})
-    fields = {key[len("early-") :]: record[key] for key in record.keys() if key.startswith("early-")}
-    assert EarlyCounts.from_lists(fields) == counts
+    record = MetricRecord({**early_counts_to_metrics(counts), "num-examples": 9})  # as a node's reply carries them
+    assert early_counts_from_metrics(record) == counts
+    assert early_counts_from_metrics(MetricRecord({"num-examples": 9})) is None
 
 
 def test_early_counts_reject_bad_transport() -> None:

@@ -51,9 +51,10 @@ def test_non_dp_training_learns_a_separable_set_and_leaves_the_head_alone():
     before = head_arrays(head)
     loss_before = evaluate(head=head, data=data, window=50).loss
     settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3)
+    head.eval()  # the caller's mode: train() works on a copy and must not switch it
     result = train(head=head, data=data, settings=settings, dp=None)
     assert same_weights(head_arrays(head), before)  # the caller's head is untouched
-    assert head.training  # and keeps its mode
+    assert not head.training  # and keeps its mode
     trained = evaluate(head=loaded(head, result.arrays), data=data, window=50)
     assert trained.loss < 0.2 * loss_before
     positives, negatives = trained.scores[data.labels == 1], trained.scores[data.labels == 0]
@@ -65,8 +66,6 @@ def test_non_dp_training_learns_a_separable_set_and_leaves_the_head_alone():
 def test_exported_arrays_are_plain_head_weights_without_opacus_prefixes():
     data, head = toy_features(), attention_head()
     result = train(head=head, data=data, settings=SETTINGS, dp=DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5))
-    names = list(head.state_dict())
-    assert not any(name.startswith("_module.") for name in names)
     assert [a.shape for a in result.arrays] == [tuple(t.shape) for t in head.state_dict().values()]
     fresh = attention_head(seed=1)
     load_head_arrays(fresh, result.arrays)  # an unwrapped head takes them as they are
