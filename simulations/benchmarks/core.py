@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from federation.data.load import load_conversations
-from federation.models.cache import EmbeddingCache
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MiniLMEncoder
 from federation.models.features import build_features
 from federation.models.spec import ModelSpec, build_head
@@ -100,12 +100,12 @@ def node_peak_memory(node_file: Path, cache_dir: Path, spec: ModelSpec, settings
 import resource, math
 from pathlib import Path
 from federation.data.load import load_conversations
-from federation.models.cache import EmbeddingCache
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.features import build_features
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.training import DPParams, TrainSettings, train
 spec = ModelSpec(**{dataclasses.asdict(spec)!r})
-encoder = build_encoder(spec, cache=EmbeddingCache(Path({str(cache_dir / 'embeddings.sqlite')!r})))
+encoder = build_encoder(spec, cache=EmbeddingCache(cache_path_for({str(cache_dir)!r})))
 features = build_features(load_conversations(Path({str(node_file)!r})), encoder)
 head = build_head(spec, dim_in=encoder.dim, seed=0)
 train(head=head, data=features, settings=TrainSettings(**{dataclasses.asdict(settings)!r}),
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = run_settings(compose(list(args.overrides)), run_dir=out, data_dir=out / "data", test_path=out / "data" / "test.jsonl", ledger_dir=out)
     spec = defaults.model
     print("3. step time of the default MiniLM head (batch 64)")
-    encoder = MiniLMEncoder(cache=EmbeddingCache(out / "cache" / "embeddings.sqlite"))
+    encoder = MiniLMEncoder(cache=EmbeddingCache(cache_path_for(out / "cache")))
     features = build_features(load_conversations(out / "data" / "node-0.jsonl"), encoder)
     for key, value in step_times(features, spec).items():
         print(f"  {key}: {value:.4f}")

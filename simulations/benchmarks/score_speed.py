@@ -45,7 +45,7 @@ from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.data.synthetic import SynthSettings, generate_federation
 from federation.data.types import Conversation
-from federation.models.cache import EmbeddingCache
+from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.scoring.follow import StreamScorer, follow
 from federation.scoring.indicators import IndicatorDetector
@@ -95,7 +95,7 @@ class Trickle(io.RawIOBase):
 
 
 def fresh_model(bundle: Path, cache_dir: Path) -> ScoringModel:
-    return load_scoring_model(bundle, cache=EmbeddingCache(cache_dir / "embeddings.sqlite"))
+    return load_scoring_model(bundle, cache=EmbeddingCache(cache_path_for(cache_dir)))
 
 
 def timed(function) -> tuple[float, object]:  # noqa: ANN001
