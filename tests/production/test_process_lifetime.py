@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,23 +21,9 @@ import pytest
 from cesagram.cli import main as cesagram
 from federation.flower_processes import FlowerProcess, descendants, flower_env, free_port, process_name, wait_https_ready
 from federation.pki import generate_node_keys
+from tests.processes import kill_all, left_after
 
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _left_after(pids: dict[int, str], timeout_s: float) -> dict[int, str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        time.sleep(0.2)
-    return {pid: name for pid, name in pids.items() if _alive(pid)}
 
 
 def _conversation(i: int) -> str:
@@ -76,12 +61,7 @@ def test_sigkilled_node_leaves_no_supernode_and_sigtermed_superlink_leaves_nothi
     try:
         superlink.start()
         wait_https_ready(address, ca_path=certs / "ca.crt", process=superlink, timeout_s=60)
-        registered = subprocess.run(
-            [sys.executable, "-m", "cesagram", "server", "register", str(tmp_path / "keys" / "node.pub"),
-             "--superlink", address, "--ca", str(certs / "ca.crt")],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert registered.returncode == 0, registered.stderr
+        assert cesagram(["server", "register", str(tmp_path / "keys" / "node.pub"), "--superlink", address, "--ca", str(certs / "ca.crt")]) == 0
         node.start()
         deadline = time.monotonic() + 90
         while "SuperNode ID:" not in node.output() or "flower-superexe" not in _tree(node).values():
@@ -93,17 +73,15 @@ def test_sigkilled_node_leaves_no_supernode_and_sigtermed_superlink_leaves_nothi
         seen.update(node_tree)
         os.kill(node.pid, signal.SIGKILL)  # the command only: no clean-up runs in it
         node.wait(timeout=10)
-        assert _left_after(node_tree, timeout_s=15) == {}, node.output()[-2000:]
+        assert left_after(node_tree, timeout_s=15) == {}, node.output()[-2000:]
 
         server_tree = {superlink.pid: process_name(superlink.pid), **_tree(superlink)}
         seen.update(server_tree)
         assert "flower-superexe" in server_tree.values(), server_tree
         os.kill(superlink.pid, signal.SIGTERM)  # `server start` became flower-superlink (exec)
         superlink.wait(timeout=30)
-        assert _left_after(server_tree, timeout_s=15) == {}, superlink.output()[-2000:]
+        assert left_after(server_tree, timeout_s=15) == {}, superlink.output()[-2000:]
     finally:
-        for pid in seen:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_all(list(seen))
         node.kill()
         superlink.kill()

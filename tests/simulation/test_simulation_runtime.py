@@ -1,14 +1,16 @@
 """Flower's runtime neither hangs nor leaks: a private Ray, start-up deadlines, SIGTERM and SIGKILL.
 
 The unit tests use Ray's own address resolution and real (``sleep``) processes; the one
-slow test sends SIGTERM to a real ``cesagram simulate`` as soon as its private Ray runs,
-with ``RAY_ADDRESS`` and Ray's temp folder both naming a cluster that is gone.
+slow test sends SIGTERM to a real ``cesagram simulate`` as soon as Flower's simulation
+process runs (before training), with ``RAY_ADDRESS`` and Ray's temp folder both naming a
+cluster that is gone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from federation.flower_processes import descendants, free_port, process_name
 from simulations.compose import compose
 from simulations.flower_runtime import RuntimeFailure, RuntimeSettings, StartupStep, watch_startup
 from simulations.settings import runtime_settings
+from tests.processes import alive, kill_all, left_after
 
 
 def _stale_ray_tmpdir() -> Path:
@@ -70,9 +73,7 @@ def test_private_ray_ignores_ray_address_and_a_stale_cluster(monkeypatch: pytest
         job = json.loads(cluster["RAY_JOB_CONFIG_JSON_ENV_VAR"])  # the cluster's workers get the nodes' env this way
         assert job == {"runtime_env": {"env_vars": {"CESAGRAM_X": "1"}}}
     finally:
-        (temp / "ray" / "ray_current_cluster").unlink()
-        (temp / "ray").rmdir()
-        temp.rmdir()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_an_unreachable_ray_cluster_is_one_line_before_anything_starts() -> None:
@@ -122,41 +123,13 @@ def test_a_child_dies_with_its_sigkilled_parent(tmp_path: Path) -> None:
         assert process_name(child) == "sleep"
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        assert _gone([child], timeout_s=10) == []
+        assert left_after({child: "sleep"}, timeout_s=10) == {}
     finally:
-        for pid in (parent.pid, child):
-            _kill(pid)
+        kill_all([parent.pid, child])
         parent.wait(timeout=10)
 
 
 # -- a real simulation, stopped with SIGTERM ---------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _gone(pids: list[int], *, timeout_s: float) -> list[int]:
-    """The pids still alive after up to ``timeout_s`` (zombies count as gone)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if _alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.2)
-    return [pid for pid in pids if _alive(pid)]
-
-
-def _kill(pid: int) -> None:
-    if pid and _alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
@@ -166,7 +139,7 @@ def _mentioning(*needles: str) -> list[int]:
     """Live processes whose command line names one of ``needles`` (a run folder, a Ray temp folder)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
+        if entry.name.isdigit() and alive(int(entry.name)):
             try:
                 cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
@@ -208,11 +181,9 @@ def test_sigterm_stops_a_simulation_and_everything_it_started(tmp_path: Path) ->
         assert command.wait(timeout=40) == 128 + signal.SIGTERM
         output = log_path.read_text()
         assert "stopped by SIGTERM" in output and "Traceback" not in output, output[-3000:]
-        left = _gone(list(tree), timeout_s=10)
-        assert left == [], {pid: tree[pid] for pid in left}
+        assert left_after(tree, timeout_s=10) == {}
         assert _mentioning(str(run_dir), str(temp)) == []  # nor anything started after the last look (Ray)
     finally:
-        for pid in [*tree, *_mentioning(str(run_dir), str(temp)), command.pid]:
-            _kill(pid)
+        kill_all([*tree, *_mentioning(str(run_dir), str(temp)), command.pid])
         command.wait(timeout=10)
-        subprocess.run(["rm", "-rf", str(temp)], check=False)
+        shutil.rmtree(temp, ignore_errors=True)
