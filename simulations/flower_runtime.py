@@ -86,6 +86,11 @@ class RuntimeSettings:
 
     def __post_init__(self) -> None:
         if self.ray_address is not None:
+            if "://" in self.ray_address:
+                raise ConfigError(
+                    f"federation.ray_address={self.ray_address!r}: give the head's HOST:PORT (its `ray start --head "
+                    "--port`), not a URL; Ray Client (ray://) is not supported"
+                )
             parse_address(self.ray_address, what="federation.ray_address")
         for name in ("superlink_s", "ray_s", "first_round_s"):
             value = getattr(self, name)
@@ -143,6 +148,7 @@ def watch_startup(
     *,
     alive: Callable[[], str | None] = lambda: None,
     timeout_s: float | None = None,
+    log_path: Path | None = None,
     poll_s: float = 0.5,
 ) -> int:
     """Wait for ``process`` to exit, failing as soon as a start-up step misses its deadline.
@@ -165,7 +171,7 @@ def watch_startup(
         if stopped is not None:
             raise RuntimeFailure(stopped)
         if timeout_s is not None and now - started > timeout_s:
-            raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s")
+            raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s" + (f"; see {log_path}" if log_path else ""))
         time.sleep(poll_s)
     return int(process.returncode)
 
@@ -348,7 +354,7 @@ class LocalSuperLink:
             )
         try:
             steps = self.startup_steps(progress_path=progress_path, log_path=log_path)
-            return watch_startup(process, steps, alive=self._stopped, timeout_s=timeout_s)
+            return watch_startup(process, steps, alive=self._stopped, timeout_s=timeout_s, log_path=log_path)
         finally:
             stop_tree(process, grace_s=5.0)
 

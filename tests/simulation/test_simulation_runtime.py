@@ -43,6 +43,8 @@ def test_runtime_defaults_are_the_configs_and_bad_values_are_one_line() -> None:
     assert runtime_settings(compose(["federation.ray_address=10.0.0.5:6379"])).ray_address == "10.0.0.5:6379"
     with pytest.raises(ConfigError, match=r"federation.ray_address 'head' is not HOST:PORT"):
         runtime_settings(compose(["federation.ray_address=head"]))
+    with pytest.raises(ConfigError, match=r"not a URL; Ray Client \(ray://\) is not supported"):
+        runtime_settings(compose(["federation.ray_address='ray://head:10001'"]))
     with pytest.raises(ConfigError, match=r"federation.startup.ray_s=0 must be a number of seconds > 0"):
         runtime_settings(compose(["federation.startup.ray_s=0"]))
     with pytest.raises(ConfigError, match="federation.startup"):
