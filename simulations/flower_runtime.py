@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -232,6 +233,9 @@ class LocalSuperLink:
             encoding="utf-8",
         )
         command = [
+            sys.executable,  # the guard: on this process's death it stops the SuperLink's whole tree, Ray's agents too
+            "-m",
+            "simulations.tree_guard",
             flower_bin("flower-superlink"),
             "--insecure",
             "--simulation",
@@ -363,7 +367,8 @@ class LocalSuperLink:
 
         Flower's SuperExec and the simulation process (with its Ray workers) run in a
         session of their own, so the process group alone would miss them; ``stop_tree``
-        finds them through ``/proc`` first.
+        finds them through ``/proc`` first. The process is :mod:`simulations.tree_guard`
+        with the SuperLink under it.
         """
         process, self.process = self.process, None
         if process is not None:

@@ -106,28 +106,39 @@ def test_a_startup_step_past_its_deadline_fails_with_its_line() -> None:
 
 
 # -- dying with the parent ---------------------------------------------------------------------
-def test_a_child_dies_with_its_sigkilled_parent(tmp_path: Path) -> None:
-    """``die_with_parent``: a child in a session of its own still goes when its parent is SIGKILLed."""
+def test_children_die_with_their_sigkilled_parent(tmp_path: Path) -> None:
+    """``die_with_parent`` and the SuperLink's guard: nothing survives a SIGKILLed parent.
+
+    The parent starts a ``sleep`` directly, and, through :mod:`simulations.tree_guard`, a
+    process whose own child runs in a session of its own and would live on (as Ray's agents
+    do): both ``sleep`` processes must go when the parent is SIGKILLed.
+    """
+    grandchild = "import subprocess, time; print(subprocess.Popen(['sleep', '120'], start_new_session=True).pid, flush=True); time.sleep(120)"
     script = textwrap.dedent(
-        """
+        f"""
         import subprocess, sys, time
         from federation.flower_processes import die_with_parent
         child = subprocess.Popen(["sleep", "120"], start_new_session=True, preexec_fn=die_with_parent())
         print(child.pid, flush=True)
+        guard = [sys.executable, "-m", "simulations.tree_guard", sys.executable, "-c", {grandchild!r}]
+        subprocess.Popen(guard, start_new_session=True, preexec_fn=die_with_parent())
         time.sleep(120)
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
-    child = 0
+    sleepers: list[int] = []
     try:
         assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        assert process_name(child) == "sleep"
+        sleepers = [int(parent.stdout.readline()), int(parent.stdout.readline())]
+        deadline = time.monotonic() + 10
+        while [process_name(pid) for pid in sleepers] != ["sleep", "sleep"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # a forked child is still "python" until it has exec'd
+        assert [process_name(pid) for pid in sleepers] == ["sleep", "sleep"]
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        assert left_after({child: "sleep"}, timeout_s=10) == {}
+        assert left_after({pid: "sleep" for pid in sleepers}, timeout_s=15) == {}
     finally:
-        kill_all([parent.pid, child])
+        kill_all([parent.pid, *sleepers])
         parent.wait(timeout=10)
 
 
