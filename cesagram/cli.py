@@ -2,7 +2,8 @@
 
 Handlers are imported lazily so that ``cesagram data check`` does not pay for torch or
 Flower. Every expected error (:class:`federation.errors.CesagramError`) becomes one line
-on stderr and its exit code; a traceback means a bug.
+on stderr and its exit code; a traceback means a bug. SIGTERM (``timeout``, systemd, batch
+schedulers) and SIGHUP stop a command as Ctrl-C does: every process it started is stopped.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from federation.errors import CesagramError
 
@@ -195,6 +198,42 @@ def _handler(args: argparse.Namespace):
     return getattr(importlib.import_module(module_name), func_name)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so that the same clean-up runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """A handler, not SIG_IGN: children started later must not inherit an ignored SIGTERM."""
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # Once: a second signal during the clean-up (which is bounded) must not cut it short.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _ignore)
+    raise Terminated(signum)
+
+
+def stop_like_ctrl_c() -> dict[int, object]:
+    """Make SIGTERM and SIGHUP raise :class:`Terminated` in the main thread, as SIGINT raises KeyboardInterrupt.
+
+    Without it Python dies on SIGTERM without running a ``finally``: the SuperLink, its
+    SuperExec and Ray would stay behind, holding their ports. Returns the handlers it
+    replaced (none outside the main thread, or where a caller set its own).
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _terminate) for sig in _STOP_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cesagram`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -213,14 +252,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    replaced = stop_like_ctrl_c()
     try:
         return int(_handler(args)(args) or 0)
     except CesagramError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except Terminated as stop:
+        print(f"stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in replaced.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from federation.data.check import check_command
 from federation.data.load import read_conversations
 from federation.data.split import split_validation
 from federation.errors import ConfigError, DataError, LedgerError
-from federation.flower_processes import DeploymentError, flower_bin, flower_env, parse_address, probe_tls
+from federation.flower_processes import DeploymentError, die_with_parent, flower_bin, flower_env, parse_address, probe_tls
 from federation.pki import check_ca_certificate, check_node_private_key, generate_node_keys
 from federation.privacy.accounting import epsilon_of
 from federation.privacy.ledger import PrivacyLedger
@@ -364,7 +364,9 @@ def _run_supernode(argv: list[str], *, env: dict[str, str], key: Path) -> int:
     """Run ``flower-supernode`` in its own process group, relaying its output.
 
     When it exits, whatever it left in its group (Flower's SuperExec) is stopped too, and a
-    failed start becomes one line.
+    failed start becomes one line. SIGTERM and SIGHUP are forwarded; if this command is
+    killed outright (SIGKILL, the OOM killer), the kernel sends the SuperNode SIGTERM
+    (:func:`die_with_parent`) and Flower's SuperExec and ClientApps follow their parent.
     """
     process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         argv,
@@ -373,6 +375,7 @@ def _run_supernode(argv: list[str], *, env: dict[str, str], key: Path) -> int:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
     )
     stdout = process.stdout
     if stdout is None:  # Popen(stdout=PIPE) always gives one

@@ -14,11 +14,14 @@ holds what both need and nothing about either:
 - :class:`FlowerProcess`: a child process in its own session, stopped with its whole
   tree by PID (Flower's helpers start their own sessions, so a process group is not
   enough);
+- :func:`die_with_parent`: ties a child to its parent's life (the kernel's parent-death
+  signal), so that a SIGKILLed command leaves no Flower process behind;
 - probes: is a TCP address reachable, does its TLS certificate verify against a CA.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -30,7 +33,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -45,10 +48,12 @@ __all__ = [
     "DeploymentError",
     "FlowerProcess",
     "descendants",
+    "die_with_parent",
     "flower_bin",
     "flower_env",
     "free_port",
     "parse_address",
+    "process_name",
     "probe_tls",
     "stop_tree",
     "wait_https_ready",
@@ -225,6 +230,14 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def process_name(pid: int) -> str:
+    """The kernel's name of process ``pid`` (``/proc/PID/comm``, e.g. ``raylet``); empty if gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (children first), read from ``/proc`` (empty elsewhere)."""
     tree = _children_map()
@@ -235,6 +248,43 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         stack.extend(tree.get(child, []))
     return found
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel send ``sig`` to the child when this process dies.
+
+    Returns
+    -------
+    Callable or None
+        Pass it as ``subprocess.Popen(..., preexec_fn=die_with_parent())``; None where the
+        kernel has no parent-death signal (not Linux), where Popen then runs nothing.
+
+    Notes
+    -----
+    Why: a command killed with SIGKILL (the OOM killer, a crashed shell) runs no clean-up,
+    and its children live on in sessions of their own (a SuperNode would go on training on
+    the node's data). The signal survives ``exec`` and ``setsid``; Flower's own helpers
+    (SuperExec, ServerApp, ClientApp processes) follow with ``--parent-pid``, Ray's with
+    their fate sharing. ``sig`` is SIGTERM so that Flower still exits cleanly. The kernel
+    ties the child to the *thread* that forked it: start children from the main thread
+    (or one that lives as long as they should). If the parent died before the signal was
+    armed, the child signals itself.
+    """
+    if _LIBC is None:
+        return None
+    parent = os.getpid()
+    prctl = _LIBC.prctl
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+    return arm
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -290,7 +340,8 @@ class FlowerProcess:
     """One Flower process (or ``cesagram`` command) in its own session, owned by this object.
 
     Output goes to ``log_path``; :meth:`stop` ends the process and everything it started.
-    Use as a context manager so that an exception cannot leave it running.
+    Use as a context manager so that an exception cannot leave it running; the process
+    also dies with its owner (:func:`die_with_parent`).
     """
 
     def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
@@ -317,6 +368,7 @@ class FlowerProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
             )
         log.debug("started pid %d: %s", self.process.pid, " ".join(self.argv[:3]))
         return self

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from federation.errors import ConfigError
-from federation.flower_processes import DeploymentError, flower_bin, flower_env, probe_tls, write_connection
+from federation.flower_processes import DeploymentError, die_with_parent, flower_bin, flower_env, probe_tls, write_connection
 from federation.pki import (
     CA_CERT,
     SERVER_CERT,
@@ -213,7 +213,8 @@ def register_command(args: argparse.Namespace) -> int:
             if args.name and len(keys) == 1:
                 command += ["--name", args.name]
             completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                command, env=flower_env(Path(home)), capture_output=True, text=True, timeout=120, check=False
+                command, env=flower_env(Path(home)), capture_output=True, text=True, timeout=120, check=False,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
             )
             node_id = _registered_id(completed.stdout)
             if completed.returncode != 0 or node_id is None:

@@ -29,6 +29,7 @@ from federation.flower_processes import (
     CLIENT_APP,
     SECAGG_CLIENT_APP,
     DeploymentError,
+    die_with_parent,
     flower_bin,
     flower_env,
     parse_address,
@@ -302,6 +303,7 @@ def launch(
                 stdin=subprocess.DEVNULL,
                 timeout=timeout_s,
                 check=False,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
             )
     except subprocess.TimeoutExpired:
         raise DeploymentError(f"the run did not finish within {timeout_s:.0f} s; see {log_path}") from None

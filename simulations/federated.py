@@ -26,7 +26,7 @@ from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
 from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes
 from simulations.progress import BarsFactory, no_bars
-from simulations.settings import attack_settings, plain, run_settings
+from simulations.settings import attack_settings, plain, run_settings, runtime_settings
 
 
 def ensure_ledgers(settings: RunSettings) -> None:
@@ -85,6 +85,7 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     The texts are encoded first, here, with a progress bar (:mod:`simulations.encoding`);
     ``bars`` opens the progress bars of the command that launched the run.
     """
+    runtime = runtime_settings(cfg)  # a bad deadline or Ray address fails before any work
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir, test_path = prepare_data(cfg, run_dir)
     attack = attack_settings(cfg)
@@ -110,8 +111,8 @@ def run_federated(cfg: DictConfig, run_dir: Path, *, bars: BarsFactory = no_bars
     started = time.perf_counter()
     try:
         env = {**node_env, **({VIRTUAL_NODES_ENV: str(roles)} if roles else {})}
-        with LocalSuperLink(run_dir, env=env) as superlink:
-            code = superlink.run_app(app_dir, resources, log_path=run_dir / "flower.log")
+        with LocalSuperLink(run_dir, runtime=runtime, env=env) as superlink:
+            code = superlink.run_app(app_dir, resources, log_path=run_dir / "flower.log", progress_path=progress)
     finally:
         printer.stop()
     report_path = run_dir / "report.json"

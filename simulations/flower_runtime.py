@@ -5,28 +5,183 @@ and ``flwr run`` against the default local connection leaves a detached SuperLin
 So each run starts its own SuperLink on free loopback ports, with ``FLWR_HOME`` inside the
 run folder (the user's home is never touched), submits the app with ``flwr run`` and stops
 the SuperLink with everything it spawned (SuperExec, the simulation process, Ray workers), by PID.
+
+Nothing here may hang or leak:
+
+- Ray is private to the run unless ``federation.ray_address`` names a cluster: Flower's
+  ``ray.init()`` would otherwise join whatever ``RAY_ADDRESS`` or the stale
+  ``ray_current_cluster`` of Ray's temp folder names, and wait there for good;
+- each start-up step that waits (the SuperLink, Ray, the first round) has a deadline
+  (:class:`RuntimeSettings`) and fails with one line naming the step and the fix;
+- every process is tied to this one's life (:func:`die_with_parent`), and stopped with its
+  whole tree on the way out, so an interrupt, SIGTERM or SIGKILL leaves nothing running.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import CesagramError
-from federation.flower_processes import flower_bin, flower_env, free_port, stop_tree
+from federation.errors import CesagramError, ConfigError
+from federation.flower_processes import (
+    descendants,
+    die_with_parent,
+    flower_bin,
+    flower_env,
+    free_port,
+    parse_address,
+    process_name,
+    stop_tree,
+)
 
 log = logging.getLogger(__name__)
 
 
 class RuntimeFailure(CesagramError):
     """Flower's runtime could not be started or the run failed inside it."""
+
+
+#: Ray's own word for "start a new local instance": with it ``ray.init()`` reads neither
+#: ``RAY_ADDRESS`` nor the ``ray_current_cluster`` file of Ray's temp folder.
+PRIVATE_RAY = "local"
+#: Ray's variable for a job's runtime environment, set by its job manager (``ray job submit``);
+#: the one way to hand the virtual nodes' environment to workers of a cluster we did not start.
+RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+#: Processes of a local Ray instance: one of them under the SuperLink means Ray has started.
+RAY_PROCESSES = frozenset({"raylet", "gcs_server"})
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where the virtual nodes run, and how long each start-up step may take (``federation.*``).
+
+    Attributes
+    ----------
+    ray_address
+        ``HOST:PORT`` of a running Ray cluster's head (its GCS, ``ray start --head --port``);
+        None starts a private local Ray instance for the run, whatever cluster this machine
+        knows of.
+    superlink_s
+        Seconds for the local SuperLink to answer its health check.
+    ray_s
+        Seconds from the run's submission until the private Ray instance runs (Flower's
+        simulation process starting, the ServerApp importing, ``ray.init()``).
+    first_round_s
+        Seconds from then until the first round is recorded.
+    """
+
+    ray_address: str | None = None
+    superlink_s: float = 60.0
+    ray_s: float = 180.0
+    first_round_s: float = 1200.0
+
+    def __post_init__(self) -> None:
+        if self.ray_address is not None:
+            if "://" in self.ray_address:
+                raise ConfigError(
+                    f"federation.ray_address={self.ray_address!r}: give the head's HOST:PORT (its `ray start --head "
+                    "--port`), not a URL; Ray Client (ray://) is not supported"
+                )
+            parse_address(self.ray_address, what="federation.ray_address")
+        for name in ("superlink_s", "ray_s", "first_round_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"federation.startup.{name}={value!r} must be a number of seconds > 0")
+
+    @property
+    def private_ray(self) -> bool:
+        return self.ray_address is None
+
+    def ray_environment(self, node_env: Mapping[str, str]) -> dict[str, str]:
+        """What Flower's ``ray.init()`` must find in its environment.
+
+        Notes
+        -----
+        Workers of a private instance inherit the SuperLink's environment, ``node_env``
+        included. Workers of an existing cluster are started by its own raylets, so the
+        virtual nodes' environment (their policy, never the run config's) travels as the
+        job's runtime environment instead.
+        """
+        if self.ray_address is None:
+            return {"RAY_ADDRESS": PRIVATE_RAY}
+        job = {"runtime_env": {"env_vars": {k: str(v) for k, v in node_env.items() if k != "PYTHONPATH"}}}
+        return {"RAY_ADDRESS": self.ray_address, RAY_JOB_CONFIG_ENV: json.dumps(job)}
+
+    def check_cluster(self, timeout_s: float = 5.0) -> None:
+        """A one-line error now if ``ray_address`` does not answer, instead of a wait inside Ray."""
+        if self.ray_address is None:
+            return
+        host, port = parse_address(self.ray_address, what="federation.ray_address")
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return
+        except OSError as error:
+            reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+            raise RuntimeFailure(
+                f"federation.ray_address={self.ray_address}: no Ray head answers there ({reason}); start one with "
+                f"`ray start --head --port={port}` or drop federation.ray_address for a private local Ray"
+            ) from None
+
+
+@dataclass(frozen=True)
+class StartupStep:
+    """One step of a run's start-up that is waited for, with its deadline and its one-line failure."""
+
+    name: str
+    deadline_s: float
+    done: Callable[[], bool]
+    failure: str
+
+
+def watch_startup(
+    process: subprocess.Popen[bytes],
+    steps: Sequence[StartupStep],
+    *,
+    alive: Callable[[], str | None] = lambda: None,
+    timeout_s: float | None = None,
+    log_path: Path | None = None,
+    poll_s: float = 0.5,
+) -> int:
+    """Wait for ``process`` to exit, failing as soon as a start-up step misses its deadline.
+
+    Each step's clock starts when the step before it is done. ``alive`` names a process the
+    run depends on that has stopped (None while all run). Returns the exit status; raises
+    :class:`RuntimeFailure` with the step's one line, leaving ``process`` for the caller to stop.
+    """
+    started = step_started = time.monotonic()
+    pending = list(steps)
+    while process.poll() is None:
+        now = time.monotonic()
+        while pending and pending[0].done():
+            log.debug("start-up step done: %s after %.1f s", pending[0].name, now - step_started)
+            pending.pop(0)
+            step_started = now
+        if pending and now - step_started > pending[0].deadline_s:
+            raise RuntimeFailure(pending[0].failure)
+        stopped = alive()
+        if stopped is not None:
+            raise RuntimeFailure(stopped)
+        if timeout_s is not None and now - started > timeout_s:
+            raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s" + (f"; see {log_path}" if log_path else ""))
+        time.sleep(poll_s)
+    return int(process.returncode)
+
+
+def _has_lines(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -48,14 +203,22 @@ class SimulationResources:
 class LocalSuperLink:
     """A SuperLink in simulation mode on loopback, owned (and stopped) by this object."""
 
-    def __init__(self, workdir: Path, *, startup_timeout_s: float = 60.0, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        runtime: RuntimeSettings | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
-        self.env = dict(env or {})  # for the virtual nodes too: Flower's processes and Ray's workers inherit it
+        self.runtime = runtime or RuntimeSettings()
+        node_env = dict(env or {})
+        # For the virtual nodes too: Flower's processes and a private Ray's workers inherit it.
+        self.env = {**node_env, **self.runtime.ray_environment(node_env)}
         self.flwr_home = workdir / ".flwr"
         self.port = free_port()
         self.health_port = free_port()
         self.log_path = workdir / "superlink.log"
-        self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,12 +226,16 @@ class LocalSuperLink:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> LocalSuperLink:
+        self.runtime.check_cluster()
         self.flwr_home.mkdir(parents=True, exist_ok=True)
         (self.flwr_home / "config.toml").write_text(
             f'[superlink]\ndefault = "sim"\n\n[superlink.sim]\naddress = "{self.address}"\ninsecure = true\n',
             encoding="utf-8",
         )
         command = [
+            sys.executable,  # the guard: on this process's death it stops the SuperLink's whole tree, Ray's agents too
+            "-m",
+            "simulations.tree_guard",
             flower_bin("flower-superlink"),
             "--insecure",
             "--simulation",
@@ -92,16 +259,21 @@ class LocalSuperLink:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
             )
         log.debug("SuperLink pid %d on %s", self.process.pid, self.address)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
+        timeout_s = self.runtime.superlink_s
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                self.stop()
                 raise RuntimeFailure(f"the local SuperLink exited at start-up; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"http://{self.address}/health", timeout=1.0) as response:
@@ -110,8 +282,46 @@ class LocalSuperLink:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        self.stop()
-        raise RuntimeFailure(f"the local SuperLink did not start within {self.startup_timeout_s:.0f} s; see {self.log_path}")
+        raise RuntimeFailure(
+            f"the local SuperLink did not answer on {self.address} within {timeout_s:g} s; see {self.log_path}, "
+            "or allow longer on a busy machine with federation.startup.superlink_s"
+        )
+
+    def _ray_running(self) -> bool:
+        pid = self.process.pid if self.process is not None else None
+        return pid is not None and any(process_name(child) in RAY_PROCESSES for child in descendants(pid))
+
+    def _stopped(self) -> str | None:
+        if self.process is not None and self.process.poll() is None:
+            return None
+        return f"the local SuperLink stopped during the run; see {self.log_path}"
+
+    def startup_steps(self, *, progress_path: Path, log_path: Path) -> list[StartupStep]:
+        """What a run waits for after its submission: a private Ray instance, then the first round."""
+        runtime = self.runtime
+        steps = []
+        if runtime.private_ray:
+            steps.append(
+                StartupStep(
+                    "Ray",
+                    runtime.ray_s,
+                    self._ray_running,
+                    f"Ray did not start within {runtime.ray_s:g} s of the run's submission (no raylet under the "
+                    f"simulation); see {log_path}; check the free space of Ray's temp folder (RAY_TMPDIR, default "
+                    "/tmp/ray), or allow longer on a busy machine with federation.startup.ray_s",
+                )
+            )
+        where = "the private Ray instance" if runtime.private_ray else f"the Ray cluster at {runtime.ray_address}"
+        steps.append(
+            StartupStep(
+                "first round",
+                runtime.first_round_s,
+                lambda: _has_lines(progress_path),
+                f"the first round did not finish within {runtime.first_round_s:g} s on {where}; see {log_path}; "
+                "if a round takes longer (large data, the MiniLM encoder on CPU), raise federation.startup.first_round_s",
+            )
+        )
+        return steps
 
     def run_app(
         self,
@@ -119,9 +329,15 @@ class LocalSuperLink:
         resources: SimulationResources,
         *,
         log_path: Path,
+        progress_path: Path,
         timeout_s: float | None = None,
     ) -> int:
-        """Submit the app with ``flwr run --stream`` and wait until the run ends."""
+        """Submit the app with ``flwr run --stream`` and wait until the run ends.
+
+        ``progress_path`` is the ServerApp's progress file: its first line ends the
+        start-up. A missed deadline stops ``flwr run`` and raises :class:`RuntimeFailure`;
+        the caller's ``with`` stops the SuperLink and everything under it.
+        """
         command = [
             flower_bin("flwr"),
             "run",
@@ -132,26 +348,27 @@ class LocalSuperLink:
             "--stream",
         ]
         with open(log_path, "ab") as log_file:
-            try:
-                completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                    command,
-                    env=flower_env(self.flwr_home),
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    timeout=timeout_s,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as error:
-                raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s; see {log_path}") from error
-        return completed.returncode
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                command,
+                env=flower_env(self.flwr_home),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
+            )
+        try:
+            steps = self.startup_steps(progress_path=progress_path, log_path=log_path)
+            return watch_startup(process, steps, alive=self._stopped, timeout_s=timeout_s, log_path=log_path)
+        finally:
+            stop_tree(process, grace_s=5.0)
 
     def stop(self) -> None:
         """Stop the SuperLink and everything it started, by PID.
 
         Flower's SuperExec and the simulation process (with its Ray workers) run in a
         session of their own, so the process group alone would miss them; ``stop_tree``
-        finds them through ``/proc`` first.
+        finds them through ``/proc`` first. The process is :mod:`simulations.tree_guard`
+        with the SuperLink under it.
         """
         process, self.process = self.process, None
         if process is not None:

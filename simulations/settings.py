@@ -18,6 +18,7 @@ from federation.errors import ConfigError
 from federation.models.spec import ModelSpec
 from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
+from simulations.flower_runtime import RuntimeSettings
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("data", "model", "privacy", "strategy", "federation", "attack", "experiment")
@@ -66,6 +67,14 @@ def attack_settings(cfg: DictConfig) -> AttackSettings:
     attack = _build(AttackSettings, "attack", plain(cfg.attack)) if cfg.get("attack") is not None else AttackSettings()
     attack.attackers(int(cfg.federation.nodes))  # refuses an attack with no honest node left
     return attack
+
+
+def runtime_settings(cfg: DictConfig) -> RuntimeSettings:
+    """Where the virtual nodes run (``federation.ray_address``) and the start-up deadlines (``federation.startup``)."""
+    federation = cfg.federation
+    startup = plain(federation.startup) if federation.get("startup") is not None else {}
+    address = federation.get("ray_address")
+    return _build(RuntimeSettings, "federation.startup", {**startup, "ray_address": str(address) if address else None})
 
 
 def new_run_id() -> str:

@@ -1,0 +1,202 @@
+"""Flower's runtime neither hangs nor leaks: a private Ray, start-up deadlines, SIGTERM and SIGKILL.
+
+The unit tests use Ray's own address resolution and real (``sleep``) processes; the one
+slow test sends SIGTERM to a real ``cesagram simulate`` as soon as Flower's simulation
+process runs (before training), with ``RAY_ADDRESS`` and Ray's temp folder both naming a
+cluster that is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from federation.errors import ConfigError
+from federation.flower_processes import descendants, free_port, process_name
+from simulations.compose import compose
+from simulations.flower_runtime import RuntimeFailure, RuntimeSettings, StartupStep, watch_startup
+from simulations.settings import runtime_settings
+from tests.processes import alive, kill_all, left_after
+
+
+def _stale_ray_tmpdir() -> Path:
+    """A Ray temp folder whose ``ray_current_cluster`` names a head that no longer runs (short path: Ray's sockets)."""
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    (folder / "ray").mkdir()
+    (folder / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}\n")
+    return folder
+
+
+# -- configuration -----------------------------------------------------------------------------
+def test_runtime_defaults_are_the_configs_and_bad_values_are_one_line() -> None:
+    assert runtime_settings(compose([])) == RuntimeSettings()  # conf/federation/simulation.yaml and the dataclass agree
+    assert runtime_settings(compose(["federation.ray_address=10.0.0.5:6379"])).ray_address == "10.0.0.5:6379"
+    with pytest.raises(ConfigError, match=r"federation.ray_address 'head' is not HOST:PORT"):
+        runtime_settings(compose(["federation.ray_address=head"]))
+    with pytest.raises(ConfigError, match=r"not a URL; Ray Client \(ray://\) is not supported"):
+        runtime_settings(compose(["federation.ray_address='ray://head:10001'"]))
+    with pytest.raises(ConfigError, match=r"federation.startup.ray_s=0 must be a number of seconds > 0"):
+        runtime_settings(compose(["federation.startup.ray_s=0"]))
+    with pytest.raises(ConfigError, match="federation.startup"):
+        runtime_settings(compose(["+federation.startup.typo_s=3"]))
+
+
+def test_private_ray_ignores_ray_address_and_a_stale_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's own resolution (what Flower's ``ray.init()`` runs): None means "start a new local instance"."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    temp = _stale_ray_tmpdir()
+    try:
+        stale = (temp / "ray" / "ray_current_cluster").read_text().strip()
+        monkeypatch.setenv("RAY_TMPDIR", str(temp))
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        port = stale.rsplit(":", 1)[1]  # Ray writes loopback as this machine's address
+        assert canonicalize_bootstrap_address(None).endswith(f":{port}")  # what hung: Ray joins the stale cluster
+        monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+        assert canonicalize_bootstrap_address(None).endswith(":1")
+        for key, value in RuntimeSettings().ray_environment({"CESAGRAM_X": "1"}).items():
+            monkeypatch.setenv(key, value)
+        assert canonicalize_bootstrap_address(None) is None  # a private instance, whatever the machine knows of
+
+        cluster = RuntimeSettings(ray_address="127.0.0.1:6390").ray_environment({"CESAGRAM_X": "1", "PYTHONPATH": "/x"})
+        for key, value in cluster.items():
+            monkeypatch.setenv(key, value)
+        assert canonicalize_bootstrap_address(None).endswith(":6390")
+        job = json.loads(cluster["RAY_JOB_CONFIG_JSON_ENV_VAR"])  # the cluster's workers get the nodes' env this way
+        assert job == {"runtime_env": {"env_vars": {"CESAGRAM_X": "1"}}}
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_an_unreachable_ray_cluster_is_one_line_before_anything_starts() -> None:
+    with pytest.raises(RuntimeFailure, match=r"federation.ray_address=127.0.0.1:\d+: no Ray head answers there .*ray start --head"):
+        RuntimeSettings(ray_address=f"127.0.0.1:{free_port()}").check_cluster(timeout_s=2.0)
+
+
+# -- deadlines ---------------------------------------------------------------------------------
+def test_a_startup_step_past_its_deadline_fails_with_its_line() -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        started = time.monotonic()
+        steps = [
+            StartupStep("SuperLink", 5.0, lambda: True, "never: done at once"),
+            StartupStep("Ray", 0.6, lambda: False, "Ray did not start within 0.6 s"),
+        ]
+        with pytest.raises(RuntimeFailure, match=r"^Ray did not start within 0.6 s$"):
+            watch_startup(sleeper, steps, poll_s=0.1)
+        assert time.monotonic() - started < 3.0
+        assert sleeper.poll() is None  # the caller stops it (LocalSuperLink.run_app does, with its tree)
+        with pytest.raises(RuntimeFailure, match="SuperLink stopped"):
+            watch_startup(sleeper, [], alive=lambda: "the local SuperLink stopped during the run", poll_s=0.1)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    quick = subprocess.Popen(["sleep", "0.3"])
+    assert watch_startup(quick, [StartupStep("first round", 30.0, lambda: False, "x")], poll_s=0.1) == 0
+
+
+# -- dying with the parent ---------------------------------------------------------------------
+def test_children_die_with_their_sigkilled_parent(tmp_path: Path) -> None:
+    """``die_with_parent`` and the SuperLink's guard: nothing survives a SIGKILLed parent.
+
+    The parent starts a ``sleep`` directly, and, through :mod:`simulations.tree_guard`, a
+    process whose own child runs in a session of its own and would live on (as Ray's agents
+    do): both ``sleep`` processes must go when the parent is SIGKILLed.
+    """
+    grandchild = "import subprocess, time; print(subprocess.Popen(['sleep', '120'], start_new_session=True).pid, flush=True); time.sleep(120)"
+    script = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        from federation.flower_processes import die_with_parent
+        child = subprocess.Popen(["sleep", "120"], start_new_session=True, preexec_fn=die_with_parent())
+        print(child.pid, flush=True)
+        guard = [sys.executable, "-m", "simulations.tree_guard", sys.executable, "-c", {grandchild!r}]
+        subprocess.Popen(guard, start_new_session=True, preexec_fn=die_with_parent())
+        time.sleep(120)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    sleepers: list[int] = []
+    try:
+        assert parent.stdout is not None
+        sleepers = [int(parent.stdout.readline()), int(parent.stdout.readline())]
+        deadline = time.monotonic() + 10
+        while [process_name(pid) for pid in sleepers] != ["sleep", "sleep"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # a forked child is still "python" until it has exec'd
+        assert [process_name(pid) for pid in sleepers] == ["sleep", "sleep"]
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert left_after({pid: "sleep" for pid in sleepers}, timeout_s=15) == {}
+    finally:
+        kill_all([parent.pid, *sleepers])
+        parent.wait(timeout=10)
+
+
+# -- a real simulation, stopped with SIGTERM ---------------------------------------------------
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def _mentioning(*needles: str) -> list[int]:
+    """Live processes whose command line names one of ``needles`` (a run folder, a Ray temp folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and alive(int(entry.name)):
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if any(needle in cmdline for needle in needles):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_simulation_and_everything_it_started(tmp_path: Path) -> None:
+    """SIGTERM once Flower's simulation process runs: every process of the run goes.
+
+    ``RAY_ADDRESS`` and Ray's temp folder both name a head that is gone; the simulation
+    process (the one whose ``ray.init()`` hung) must see Ray's word for a private instance.
+    """
+    temp = _stale_ray_tmpdir()
+    run_dir = tmp_path / "run"
+    stale = (temp / "ray" / "ray_current_cluster").read_text().strip()
+    env = {**os.environ, "CESAGRAM_CACHE_DIR": str(tmp_path / "cache"), "RAY_ADDRESS": stale, "RAY_TMPDIR": str(temp)}
+    argv = [sys.executable, "-m", "cesagram", "simulate", "experiment=quick", "compare_baselines=false", f"hydra.run.dir={run_dir}"]
+    log_path = tmp_path / "simulate.log"
+    with log_path.open("wb") as log:
+        command = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    tree: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and command.poll() is None and "flwr-simulation" not in tree.values():
+            tree.update({pid: process_name(pid) for pid in descendants(command.pid)})
+            time.sleep(0.2)
+        names = " ".join(tree.values())  # the kernel's names: at most 15 characters
+        assert "flower-superlin" in names and "flower-superexe" in names and "flwr-simulation" in names, (
+            f"{tree}\n{log_path.read_text()[-3000:]}"
+        )
+        simulation = next(pid for pid, name in tree.items() if name == "flwr-simulation")
+        assert _environ(simulation)["RAY_ADDRESS"] == "local"  # its ray.init() starts a private instance
+        tree.update({pid: process_name(pid) for pid in descendants(command.pid)})
+        os.kill(command.pid, signal.SIGTERM)  # the command alone, as `timeout` or a batch scheduler does
+        assert command.wait(timeout=40) == 128 + signal.SIGTERM
+        output = log_path.read_text()
+        assert "stopped by SIGTERM" in output and "Traceback" not in output, output[-3000:]
+        assert left_after(tree, timeout_s=10) == {}
+        assert _mentioning(str(run_dir), str(temp)) == []  # nor anything started after the last look (Ray)
+    finally:
+        kill_all([*tree, *_mentioning(str(run_dir), str(temp)), command.pid])
+        command.wait(timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
