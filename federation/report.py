@@ -344,7 +344,12 @@ def audit_lines(audit: dict[str, Any] | None) -> list[str]:
         claim = "no DP (control)" if entry["epsilon"] is None else f"accounted epsilon {entry['epsilon']:.3f}"
         return f"{entry['lower_bound']:.3f} against {claim}"
 
-    verdict = "**FAILED: the bound exceeds the accounted epsilon**" if audit["guarantee_failed"] else "consistent with the claim"
+    if audit["guarantee_failed"]:
+        verdict = "**FAILED: the bound exceeds the accounted epsilon**"
+    elif audit.get("control"):
+        verdict = "the control: no DP, so no claim to test (a large bound shows the audit's power)"
+    else:
+        verdict = "not above the accounted epsilon (a lower bound: it cannot prove the claim)"
     per_node = "; ".join(f"{name} {against(entry)}" for name, entry in audit["nodes"].items())
     return [
         f"Privacy audit ({audit['kind']}-box, {run['canaries_in'] + run['canaries_out']} canaries, "

@@ -183,3 +183,53 @@ def test_canaries_need_dp_sgd() -> None:
             dp=None,
             canaries=np.ones(4, dtype=bool),
         )
+
+
+# -- the report -----------------------------------------------------------------------------------
+CHANCE = [6, 11, 22, 55, 105, 205, 510]  # correct guesses near a coin's, at each point of the scan
+SHARP = [10, 19, 37, 90, 160, 280, 600]
+
+
+def _node_audit(lower_bound: float, epsilon: float | None, scan_correct: list[int] = SHARP) -> dict:
+    return {
+        "round": 2, "canaries_in": 500, "canaries_out": 500, "guesses": 100, "correct": 90,
+        "lower_bound": lower_bound, "confidence": 0.95, "epsilon": epsilon, "steps": 40,
+        "scan_guesses": [10, 20, 40, 100, 200, 400, 1000], "scan_correct": scan_correct,
+    }  # fmt: skip
+
+
+def _report_with(audits: dict, *, mode: str = "record") -> dict:
+    from federation.history import NodeRecord, RunHistory
+    from federation.report import build_report
+
+    history = RunHistory(
+        nodes={name: NodeRecord(name=name, delta=DELTA, accountant="rdp", audit=audit) for name, audit in audits.items()}
+    )
+    from federation.runconfig import RunSettings
+
+    run = RunSettings(run_id="r", run_dir="/x", rounds=2, nodes=len(audits), privacy=PrivacySettings(mode=mode, audit="white"))
+    return build_report(run=run, config={}, recorder=history, final={}, federated_final={}, timing={"total": 1.0})
+
+
+def test_report_pools_the_nodes_and_marks_a_bound_above_epsilon_as_a_failed_guarantee() -> None:
+    from federation.report import report_markdown
+
+    report = _report_with({"a": _node_audit(0.0, 1.0, CHANCE), "b": _node_audit(1.6, 1.0)})
+    audit = report["audit"]
+    assert audit["nodes"]["b"]["guarantee_failed"] and not audit["nodes"]["a"]["guarantee_failed"]
+    assert audit["guarantee_failed"] and report["privacy"]["audit_failed"]
+    assert report["privacy"]["guarantee"].startswith("FAILED AUDIT")
+    assert any(note.startswith("PRIVACY AUDIT FAILED") and "b" in note for note in report["notes"])
+    run = audit["run"]  # the pooled test adds the scans point by point
+    assert (run["canaries_in"], run["canaries_out"], run["epsilon"], run["nodes"]) == (1000, 1000, 1.0, 2)
+    assert run["guesses"] in (20, 40, 80, 200, 400, 800, 2000)
+    line = [text for text in report_markdown(report).splitlines() if text.startswith("Privacy audit")]
+    assert len(line) == 1 and "FAILED" in line[0] and "b 1.600 against accounted epsilon 1.000" in line[0]
+
+
+def test_report_of_an_honest_audit_and_of_the_control() -> None:
+    honest = _report_with({"a": _node_audit(0.0, 1.0, CHANCE), "b": _node_audit(0.0, 1.0, CHANCE)})
+    assert not honest["audit"]["guarantee_failed"] and "audit_failed" not in honest["privacy"]
+    control = _report_with({"a": _node_audit(4.3, None)}, mode="none")
+    assert control["audit"]["control"] and control["audit"]["run"]["epsilon"] is None
+    assert not control["audit"]["guarantee_failed"]  # no claim to refute
