@@ -406,6 +406,20 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
     assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
 
 
+def test_accept_audit_flag_reaches_the_node_config() -> None:
+    import argparse
+
+    from clients.node_cli import policy_from_args
+
+    default = policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False))
+    assert default.accept_audit == ("off", "white")
+    refusing = policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False, accept_audit=["off"]))
+    assert refusing.accept_audit == ("off",)
+    assert policy_from_node_config(refusing.to_node_config()).accept_audit == ("off",)
+    with pytest.raises(ConfigError, match="accept-audit"):
+        NodePolicy(accept_audit=("black",))
+
+
 # -- histograms under DP (opt-in) --------------------------------------------------------------
 def test_rdp_of_a_full_batch_step_is_the_gaussian_mechanism() -> None:
     from federation.privacy.accounting import ORDERS, rdp_of
