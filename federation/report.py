@@ -88,8 +88,8 @@ def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | No
     from federation.privacy.audit import CONFIDENCE, GuessCounts, summarize
 
     audited = {name: node for name, node in sorted(recorder.nodes.items()) if node.audit}
-    if run.privacy.audit == "off" and not audited:
-        return None
+    if (run.privacy.audit == "off" or run.mode != "federated") and not audited:
+        return None  # the baselines train without canaries
     control = run.privacy.mode == "none"
     nodes: dict[str, Any] = {}
     for name, node in audited.items():
