@@ -5,8 +5,9 @@ on a tiny synthetic node, at a claimed epsilon of 1 (the accountant's, for the n
 plan would choose), with 2000 white-box canaries, and check the audit's lower bound
 against the claim: an honest mechanism stays below it, a bugged one goes above it.
 Noise and canary coin flips are seeded so that each test reads the same every time; the
-margins (measured over 40 simulated unseeded draws each, README "Privacy model") do not rest on
-the seeds.
+margins do not rest on the seeds: in 40 unseeded draws of the same mechanism (simulated
+with numpy: Binomial(100, 0.1) inclusions plus the noise) the bugged bounds never fell
+below 1.21 (noise / 4) and 1.26 (rate x 4), and the honest one never rose above 0.38.
 """
 
 from __future__ import annotations
