@@ -134,6 +134,13 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
         "--allow-test-privacy", action="store_true", help="confirm --accept-privacy central/none (test federations)"
     )
     policy.add_argument(
+        "--accept-audit",
+        action="append",
+        choices=["off", "white"],
+        help="an audit runs may ask (repeat; default: off and white, the one-run white-box audit whose canaries never "
+        "touch the model's weights); --accept-audit off alone refuses audits",
+    )
+    policy.add_argument(
         "--accept-app",
         action="append",
         help="a run's app this node runs: a FAB's SHA-256, or `cesagram` (default: a FAB with no code that names "

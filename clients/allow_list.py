@@ -7,7 +7,9 @@ privacy model ("What leaves a node") is written from this table.
 
 Guarantees, in three kinds:
 
-- ``dp``: released under the node's record-level DP-SGD and charged to its ledger;
+- ``dp``: released under the node's record-level DP-SGD and charged to its ledger (or, for
+  the audit's figures, post-processing of that mechanism's output on coordinates no
+  conversation touches, with the node's secret coin flips);
 - ``coarse``: an aggregate of private data, coarsened by the node's policy (counts
   rounded to ``count-granularity``, histograms of at most ``max-histogram-bins`` bins
   per class, at most ``max-evaluations-per-run`` / ``-per-day`` evaluate calls), not
@@ -100,6 +102,30 @@ REPLY_ALLOW_LIST: dict[tuple[str, str, str], Item] = {
         "(with a threshold only)"
     ),
 }
+
+#: The node's one-run privacy audit (train replies, only when the run asks privacy.audit and the
+#: node's policy accepts it). Computed from the canaries' audit coordinates: the DP mechanism's
+#: noisy output there (post-processing of DP-SGD output) and the node's secret coin flips. No
+#: conversation's gradient reaches those coordinates, so the figures are independent of every
+#: conversation given the mechanism's noise multiplier, sample rate and steps (already sent).
+_AUDIT = "dp"
+REPLY_ALLOW_LIST.update(
+    {
+        ("train", ConfigKeys.METRICS_RECORD, key): Item(types, _AUDIT, reveals)
+        for key, types, reveals in (
+            (ConfigKeys.AUDIT_CANARIES_IN, _INT, "canaries the node's secret coin flips put in (not conversations)"),
+            (ConfigKeys.AUDIT_CANARIES_OUT, _INT, "canaries left out by the coin flips"),
+            (ConfigKeys.AUDIT_GUESSES, _INT, "guesses of the scan point with the best bound"),
+            (ConfigKeys.AUDIT_CORRECT, _INT, "correct guesses there"),
+            (ConfigKeys.AUDIT_LOWER_BOUND, _FLOAT, "the one-run empirical lower bound on the run's epsilon at the node"),
+            (ConfigKeys.AUDIT_CONFIDENCE, _FLOAT, "the bound's confidence (0.95)"),
+            (ConfigKeys.AUDIT_EPSILON, _FLOAT, "accounted epsilon of this run's steps at the node (from its ledger)"),
+            (ConfigKeys.AUDIT_STEPS, _INT, "DP-SGD steps the canaries went through (the sum of steps already sent)"),
+            (ConfigKeys.AUDIT_SCAN_GUESSES, _INT_LIST, "guesses at each point of the fixed scan (follow from the canaries)"),
+            (ConfigKeys.AUDIT_SCAN_CORRECT, _INT_LIST, "correct guesses at each point of the scan (for the run's pooled test)"),
+        )
+    }
+)
 
 #: The node record, in both replies: who the node is and its privacy settings.
 for _kind in ("train", "evaluate"):

@@ -41,7 +41,8 @@ from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays
 from federation.runconfig import RunSettings
-from federation.training import evaluate, train, train_with_ledger
+from federation.privacy.audit import AuditResult, audit_path_for, result_of
+from federation.training import evaluate, train, train_audit_control, train_with_ledger
 from federation.wire import (
     DECLINED_BUDGET,
     DECLINED_POLICY,
@@ -189,6 +190,7 @@ def train_handler(msg: Message, context: Context) -> Message:
         batch_size=run.party_batch_size(len(data.train)),
     )
     started = time.perf_counter()
+    audited = run.privacy.audit == "white"  # check_request made sure the node's policy accepts it
     if run.privacy.mode == "record":
         result = train_with_ledger(
             ledger_path=node.ledger_path,
@@ -203,8 +205,22 @@ def train_handler(msg: Message, context: Context) -> Message:
             settings=settings,
             dp_clip=run.privacy.max_grad_norm,
             global_arrays=global_arrays,
+            audit_canaries=run.privacy.audit_canaries if audited else 0,
         )
         epsilon = float(result.epsilon or 0.0)
+    elif audited:  # privacy=none with an audit: the audit's control, DP-SGD without noise
+        result = train_audit_control(
+            audit_path=audit_path_for(node.ledger_path),
+            run_id=run.run_id,
+            audit_canaries=run.privacy.audit_canaries,
+            head=head,
+            data=data.train,
+            settings=settings,
+            dp_clip=run.privacy.max_grad_norm,
+            delta=node.delta,
+            global_arrays=global_arrays,
+        )
+        epsilon = 0.0
     else:
         result = train(head=head, data=data.train, settings=settings, dp=None, global_arrays=global_arrays)
         epsilon = 0.0
@@ -220,6 +236,12 @@ def train_handler(msg: Message, context: Context) -> Message:
             ConfigKeys.ENCODE_SECONDS: _seconds(data.encode_seconds),
         }
     )
+    if result.canaries is not None:
+        audit = result_of(
+            result.canaries, kind=run.privacy.audit, delta=node.delta, accountant=result.accountant or "rdp"
+        )
+        _log_audit(node.name, audit)
+        metrics.update(_audit_metrics(audit))
     return Message(
         RecordDict(
             {
@@ -230,6 +252,36 @@ def train_handler(msg: Message, context: Context) -> Message:
         ),
         reply_to=msg,
     )
+
+
+def _audit_metrics(audit: AuditResult) -> dict[str, int | float | list[int]]:
+    """The audit's figures a train reply carries (see the allow-list): counts, the bound, the claim."""
+    metrics: dict[str, int | float | list[int]] = {
+        ConfigKeys.AUDIT_CANARIES_IN: audit.canaries_in,
+        ConfigKeys.AUDIT_CANARIES_OUT: audit.canaries_out,
+        ConfigKeys.AUDIT_GUESSES: audit.guesses,
+        ConfigKeys.AUDIT_CORRECT: audit.correct,
+        ConfigKeys.AUDIT_LOWER_BOUND: float(audit.lower_bound),
+        ConfigKeys.AUDIT_CONFIDENCE: float(audit.confidence),
+        ConfigKeys.AUDIT_STEPS: audit.steps,
+        ConfigKeys.AUDIT_SCAN_GUESSES: list(audit.scan_guesses),
+        ConfigKeys.AUDIT_SCAN_CORRECT: list(audit.scan_correct),
+    }
+    if audit.epsilon != float("inf"):
+        metrics[ConfigKeys.AUDIT_EPSILON] = float(audit.epsilon)
+    return metrics
+
+
+def _log_audit(name: str, audit: AuditResult) -> None:
+    message = (
+        f"{name}: privacy audit ({audit.kind}-box, {audit.canaries_in + audit.canaries_out} canaries): "
+        f"{audit.correct}/{audit.guesses} guesses right, epsilon lower bound {audit.lower_bound:.3f} at "
+        f"{audit.confidence:.0%} confidence, accounted epsilon {audit.epsilon:.3f} over {audit.steps} steps"
+    )
+    if audit.failed:
+        log.error("PRIVACY AUDIT FAILED: %s (the mechanism or its accounting is wrong)", message)
+    else:
+        log.info("%s", message)
 
 
 @app.evaluate()

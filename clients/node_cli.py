@@ -297,6 +297,8 @@ def policy_from_args(args: argparse.Namespace) -> NodePolicy:
                 "--allow-test-privacy to confirm this node is a test federation's"
             )
     values["accept-privacy"] = ",".join(dict.fromkeys(accept))
+    if getattr(args, "accept_audit", None):
+        values["accept-audit"] = ",".join(dict.fromkeys(args.accept_audit))
     for flag in (
         "cache_dir",
         "validation_fraction",
@@ -457,7 +459,8 @@ def node_start_command(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(
-        f"node policy: privacy {','.join(policy.accept_privacy)}; runs of at most {policy.max_rounds} rounds; "
+        f"node policy: privacy {','.join(policy.accept_privacy)}; audits {','.join(policy.accept_audit)}; "
+        f"runs of at most {policy.max_rounds} rounds; "
         f"histograms of at most {policy.max_histogram_bins} bins; {policy.max_evaluations_per_run} evaluations "
         f"per run, {policy.max_evaluations_per_day} per day; cache {policy.cache_folder}; "
         f"apps accepted: {', '.join(accepted)}",

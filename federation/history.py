@@ -27,6 +27,7 @@ class NodeRecord:
     encode_seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    audit: dict[str, Any] = field(default_factory=dict)  # the node's latest audit figures (its last train reply)
 
     @property
     def stopped_for_budget(self) -> bool:

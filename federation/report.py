@@ -71,6 +71,76 @@ def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
     return {"guarantee": "none: no differential privacy in this run", "nodes": {}}
 
 
+AUDIT_WHAT = (
+    "one-run white-box audit (Steinke, Nasr and Jagielski 2023): gradient canaries in DP-SGD's own loop; "
+    "an empirical lower bound on epsilon, never a proof of the claim"
+)
+
+
+def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | None:
+    """Per node and for the run: canaries, guesses, the lower bound beside the accounted epsilon.
+
+    The run's test pools every node's canaries (each node's guesses at the same point of the
+    fixed scan, added up): the nodes' outputs together are (max epsilon, max delta)-DP for
+    each canary, since a canary reaches only its own node's audit coordinates. Each node's
+    figures are its latest round's. None when the run has no audit and no node sent one.
+    """
+    from federation.privacy.audit import CONFIDENCE, GuessCounts, summarize
+
+    audited = {name: node for name, node in sorted(recorder.nodes.items()) if node.audit}
+    if (run.privacy.audit == "off" or run.mode != "federated") and not audited:
+        return None  # the baselines train without canaries
+    control = run.privacy.mode == "none"
+    nodes: dict[str, Any] = {}
+    for name, node in audited.items():
+        figures = node.audit
+        epsilon = figures["epsilon"]
+        nodes[name] = {
+            **{key: figures[key] for key in ("canaries_in", "canaries_out", "guesses", "correct", "lower_bound")},
+            "kind": run.privacy.audit,
+            "confidence": figures["confidence"],
+            "epsilon": epsilon,
+            "delta": node.delta,
+            "accountant": node.accountant or "rdp",
+            "steps": figures["steps"],
+            "round": figures["round"],
+            "guarantee_failed": epsilon is not None and figures["lower_bound"] > epsilon,
+        }
+    section: dict[str, Any] = {
+        "kind": run.privacy.audit,
+        "what": AUDIT_WHAT + (" (control: DP-SGD without noise, no privacy)" if control else ""),
+        "control": control,
+        "canaries_per_node": run.privacy.audit_canaries,
+        "nodes": nodes,
+        "not_audited": sorted(set(recorder.nodes) - set(audited)),
+        "run": None,
+        "guarantee_failed": any(entry["guarantee_failed"] for entry in nodes.values()),
+    }
+    scans = [node.audit for node in audited.values()]
+    if scans and len({len(s["scan_guesses"]) for s in scans}) == 1:
+        points = [
+            GuessCounts(per_side=0, guesses=sum(s["scan_guesses"][i] for s in scans), correct=sum(s["scan_correct"][i] for s in scans))
+            for i in range(len(scans[0]["scan_guesses"]))
+        ]
+        epsilons = [entry["epsilon"] for entry in nodes.values()]
+        deltas = [node.delta for node in audited.values() if node.delta is not None] or [run.privacy.delta]
+        epsilon = None if control or any(e is None for e in epsilons) else max(epsilons)
+        pooled = summarize(
+            kind=run.privacy.audit,
+            canaries=sum(s["canaries_in"] + s["canaries_out"] for s in scans),
+            canaries_in=sum(s["canaries_in"] for s in scans),
+            scan=points,
+            epsilon=float("inf") if epsilon is None else epsilon,
+            delta=max(deltas),
+            steps=max(s["steps"] for s in scans),
+            confidence=CONFIDENCE,
+        )
+        section["run"] = {**pooled.to_dict(), "nodes": len(scans)}
+        section["run"].pop("steps")  # each node took its own steps (in audit.nodes)
+        section["guarantee_failed"] = section["guarantee_failed"] or pooled.failed
+    return section
+
+
 def protections(run: RunSettings, *, tls: bool = False, authentication: bool = False, secagg: bool = False) -> dict[str, bool]:
     """Which protections the run had."""
     return {
@@ -129,6 +199,21 @@ def build_report(
     }
     if extra:
         report.update(extra)
+    audit = audit_section(run, recorder)
+    if audit is not None:
+        report["audit"] = audit
+        if audit["guarantee_failed"]:
+            failed = [name for name, entry in audit["nodes"].items() if entry["guarantee_failed"]]
+            if audit["run"] and audit["run"]["guarantee_failed"]:
+                failed.append("the run's pooled test")
+            text = (
+                f"PRIVACY AUDIT FAILED: the empirical lower bound exceeds the accounted epsilon at "
+                f"{', '.join(failed)}; the stated guarantee does not hold for this run (noise, sampling, clipping "
+                "or accounting is wrong)"
+            )
+            log.error("%s", text)
+            report["notes"] = [*report["notes"], text]
+            report["privacy"] = {**report["privacy"], "guarantee": "FAILED AUDIT: " + report["privacy"]["guarantee"], "audit_failed": True}
     return report
 
 
@@ -223,6 +308,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"{c.get('sampling', '-')}, {c.get('skipped_rounds', 0)} round(s) skipped for a missing update.",
             "",
         ]
+    lines += audit_lines(report.get("audit"))
     lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
     if report.get("nodes"):
         lines += [
@@ -244,6 +330,33 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
     return "\n".join(lines)
+
+
+def audit_lines(audit: dict[str, Any] | None) -> list[str]:
+    """One line: the audit's lower bound beside the accounted epsilon, for the run and each node."""
+    if not audit:
+        return []
+    run = audit.get("run")
+    if not run:
+        return [f"Privacy audit ({audit['kind']}-box): no node reported one ({', '.join(audit['not_audited']) or '-'}).", ""]
+
+    def against(entry: dict[str, Any]) -> str:
+        claim = "no DP (control)" if entry["epsilon"] is None else f"accounted epsilon {entry['epsilon']:.3f}"
+        return f"{entry['lower_bound']:.3f} against {claim}"
+
+    if audit["guarantee_failed"]:
+        verdict = "**FAILED: the bound exceeds the accounted epsilon**"
+    elif audit.get("control"):
+        verdict = "the control: no DP, so no claim to test (a large bound shows the audit's power)"
+    else:
+        verdict = "not above the accounted epsilon (a lower bound: it cannot prove the claim)"
+    per_node = "; ".join(f"{name} {against(entry)}" for name, entry in audit["nodes"].items())
+    return [
+        f"Privacy audit ({audit['kind']}-box, {run['canaries_in'] + run['canaries_out']} canaries, "
+        f"{run['confidence']:.0%} confidence): lower bound {against(run)} ({run['correct']}/{run['guesses']} guesses "
+        f"right), {verdict}; per node: {per_node}.",
+        "",
+    ]
 
 
 def prevalence_lines(table: dict[str, Any] | None) -> list[str]:
@@ -383,6 +496,14 @@ def model_card(report: dict[str, Any]) -> str:
             f"- {name}: epsilon {_fmt(p['epsilon'])} at delta {p['delta']} ({p['accountant']} accountant, "
             f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
         )
+    audit = report.get("audit")
+    if audit:
+        lines.append(
+            f"- trained with a {audit['kind']}-box privacy audit: {audit['canaries_per_node']} gradient canaries per "
+            "node, in audit coordinates of their own (never exported: no canary gradient is in these weights, and "
+            "canaries never count as conversations)"
+        )
+        lines += [f"- {line}" for line in audit_lines(audit) if line]
     if privacy.get("central"):
         c = privacy["central"]
         lines.append(f"- central: epsilon {_fmt(c['epsilon'])} at delta {c['delta']} ({c['accountant']}, unit: {c['unit']})")

@@ -26,6 +26,7 @@ PRIVACY_MODES = ("record", "none", "central")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "normbounded")
 RUN_MODES = ("federated", "centralized", "local")
 ACCOUNTANTS = ("rdp", "prv")  # federation.privacy.accounting.ACCOUNTANTS (not imported: it pulls in Opacus)
+AUDIT_KINDS = ("off", "white")  # federation.privacy.audit.AUDIT_KINDS (a test checks they agree)
 #: Strategies whose aggregate is the plain mean of the clipped updates, the quantity central
 #: DP's noise is calibrated for (FedProx only changes the nodes' local objective). Krum,
 #: FedMedian and FedTrimmedAvg pick or discard updates by their values, FedAdam rescales the
@@ -61,6 +62,10 @@ class PrivacySettings:
     nodes' *new* ledgers are kept by (the researcher is their operator); a node's existing
     ledger keeps its own, and a real node's ledger is set by its operator only. It is also
     the accountant of the central-DP epsilon the server reports.
+    ``audit``: ``off`` or ``white`` (:mod:`federation.privacy.audit`): each node mixes
+    ``audit_canaries`` gradient canaries into its DP-SGD and reports the one-run lower
+    bound on its epsilon; with ``mode=none`` it is the audit's control (DP-SGD's sampling
+    and clipping without noise). A node's own policy must accept it.
     """
 
     mode: str = "record"
@@ -72,10 +77,22 @@ class PrivacySettings:
     noise_multiplier: float = 1.0
     clipping_norm: float = 1.0
     accountant: str = "rdp"
+    audit: str = "off"
+    audit_canaries: int = 1000
 
     def __post_init__(self) -> None:
         _check_choice("privacy.mode", self.mode, PRIVACY_MODES)
         _check_choice("privacy.accountant", self.accountant, ACCOUNTANTS)
+        if self.audit is False:  # YAML 1.1 reads an unquoted off as false
+            object.__setattr__(self, "audit", "off")
+        _check_choice("privacy.audit", self.audit, AUDIT_KINDS)
+        if isinstance(self.audit_canaries, bool) or not isinstance(self.audit_canaries, int) or self.audit_canaries < 2:
+            raise ConfigError(f"privacy.audit_canaries={self.audit_canaries!r} must be an integer >= 2")
+        if self.audit != "off" and self.mode == "central":
+            raise ConfigError(
+                "privacy.audit=white with privacy=central: the white-box audit runs inside the nodes' record-level "
+                "DP-SGD, and central DP adds its noise at the server; use privacy.audit=off"
+            )
         if self.mode == "record":
             _check_positive("privacy.epsilon", self.epsilon)
             if not 0 < self.delta < 1:

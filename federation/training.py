@@ -35,6 +35,7 @@ from federation.models.features import Batch, FeatureSet
 from federation.models.weights import head_arrays, load_head_arrays
 from federation.models.windows import highest_scores, window_scores
 from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_delta
+from federation.privacy.audit import CANARY_NORM, CanaryState, audit_path_for, load_canaries, save_canaries
 from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
 from federation.privacy.plan import plan_run
 
@@ -50,6 +51,7 @@ __all__ = [
     "evaluate",
     "steps_per_call",
     "train",
+    "train_audit_control",
     "train_with_ledger",
 ]
 
@@ -151,6 +153,10 @@ class DPParams:
         Tests only: seeds Poisson sampling and noise. ``None`` (the default) draws them
         from OS entropy. Anyone who knows the seed can subtract the noise, so a seeded
         run has no privacy guarantee.
+    audit_control
+        The audit's control only: DP-SGD's sampling and clipping with ``noise_multiplier``
+        0, so no privacy at all (epsilon infinite); it shows that the audit detects a
+        mechanism without noise.
     """
 
     noise_multiplier: float
@@ -158,9 +164,13 @@ class DPParams:
     delta: float
     noise_seed: int | None = None
     accountant: str = ACCOUNTANT
+    audit_control: bool = False
 
     def __post_init__(self) -> None:
-        if not _is_number(self.noise_multiplier) or self.noise_multiplier <= 0:
+        if self.audit_control:
+            if self.noise_multiplier != 0:
+                raise ConfigError("the audit control runs DP-SGD without noise: its noise_multiplier must be 0")
+        elif not _is_number(self.noise_multiplier) or self.noise_multiplier <= 0:
             raise ConfigError(
                 f"privacy noise_multiplier must be a positive number, got {self.noise_multiplier!r}; "
                 "train without DP explicitly instead of with zero noise"
@@ -194,6 +204,11 @@ class TrainResult:
     epsilon, delta, accountant
         With DP: epsilon at ``delta`` (by ``accountant``: the call's, or the ledger's). From :func:`train`, the spend of
         this call alone; from :func:`train_with_ledger`, the node's total after the call.
+    canary_scores
+        With a white-box audit: this call's score of every canary (the sum over steps of
+        the noisy summed gradient along its direction, in clipping norms). Node-side only.
+    canaries
+        From :func:`train_with_ledger` with an audit: the run's canaries after the call.
     """
 
     arrays: list[np.ndarray]
@@ -206,6 +221,8 @@ class TrainResult:
     epsilon: float | None = None
     delta: float | None = None
     accountant: str | None = None
+    canary_scores: np.ndarray | None = None
+    canaries: CanaryState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +347,38 @@ def _plain_step(
     return float(loss.detach())
 
 
+@dataclass
+class _Canaries:
+    """The white-box canaries of one call: the audit coordinates and the scores they gather.
+
+    The canaries live in ``m`` audit coordinates of their own (canary ``i`` points along
+    the ``i``-th), one more parameter of the same DP optimizer: clipped, summed, noised and
+    scaled by the very code that does it for the head, and never exported. No
+    conversation's gradient touches them, so the canaries change nothing the head learns,
+    and orthogonal directions keep every canary's score free of the others' (the default
+    head has 388 weights: 1000 random directions among them could not be).
+    """
+
+    members: np.ndarray  # indices of the "in" canaries (the only ones ever sampled)
+    coordinates: nn.Parameter
+    scores: torch.Tensor
+
+    def add_rows(self, params: Sequence[nn.Parameter], rows: int, sampled: np.ndarray, clip: float) -> None:
+        """Append one per-record gradient per sampled canary (norm ``CANARY_NORM * clip``, before clipping)."""
+        k = int(sampled.size)
+        for param in params:
+            zeros = torch.zeros((k, *param.shape), dtype=param.dtype, device=param.device)
+            param.grad_sample = torch.cat([param.grad_sample, zeros]) if k else param.grad_sample
+        grad = torch.zeros((rows + k, self.coordinates.numel()), dtype=self.coordinates.dtype, device=self.coordinates.device)
+        if k:
+            grad[torch.arange(rows, rows + k), torch.as_tensor(self.members[sampled], dtype=torch.long)] = CANARY_NORM * clip
+        self.coordinates.grad_sample = grad
+
+    def gather(self, expected_batch: float, clip: float) -> None:
+        """Add this step's noisy sum along each canary (the optimizer divided it by the expected batch)."""
+        self.scores += self.coordinates.grad.detach().double() * (expected_batch / clip)
+
+
 def _dp_step(
     wrapped: GradSampleModule,
     optimizer: DPOptimizer,
@@ -338,11 +387,14 @@ def _dp_step(
     params: Sequence[nn.Parameter],
     anchor: Sequence[torch.Tensor],
     mu: float,
+    canaries: _Canaries | None = None,
+    sampled: np.ndarray | None = None,
 ) -> float | None:
     """One DP-SGD step (clip, sum, noise, scale, update); returns the loss, None if empty.
 
     An empty Poisson sample is still a step of the mechanism: the clipped sum is zero,
-    the noise is added as usual and the step is accounted.
+    the noise is added as usual and the step is accounted. Sampled canaries (indices into
+    ``canaries.members``) join the batch as records of their own, before clipping.
     """
     optimizer.zero_grad(set_to_none=True)
     loss: float | None = None
@@ -353,7 +405,11 @@ def _dp_step(
     else:
         for param in params:
             param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+    if canaries is not None:
+        canaries.add_rows(params, len(batch), np.zeros(0, dtype=np.int64) if sampled is None else sampled, optimizer.max_grad_norm)
     if optimizer.pre_step():  # clip, sum, add noise, divide by the expected batch size
+        if canaries is not None:
+            canaries.gather(optimizer.expected_batch_size * optimizer.accumulated_iterations, optimizer.max_grad_norm)
         if anchor:  # FedProx after the noise: data-independent, so it costs no privacy
             _add_proximal_gradient(params, anchor, mu)
         optimizer.original_optimizer.step()
@@ -377,6 +433,7 @@ def train(
     settings: TrainSettings,
     dp: DPParams | None,
     global_arrays: list[np.ndarray] | None = None,
+    canaries: np.ndarray | None = None,
 ) -> TrainResult:
     """Train a copy of ``head`` on the node's conversations and return its weights.
 
@@ -393,6 +450,13 @@ def train(
     global_arrays
         Weights to start from (the round's global model); also FedProx's anchor. When
         None, training starts from, and FedProx anchors at, ``head``'s weights.
+    canaries
+        White-box audit (needs ``dp``): ``[m]`` bool, the secret membership of ``m``
+        gradient canaries. Each "in" canary is Poisson-sampled at every step at the rate
+        of the conversations (in the same draw) and contributes a gradient along its own
+        audit coordinate, clipped, summed and noised with theirs; the call returns every
+        canary's score in ``canary_scores``. Canaries never count as conversations
+        (``num_examples``, the sample rate and the expected batch are the conversations').
 
     Returns
     -------
@@ -403,7 +467,8 @@ def train(
     DataError
         If ``data`` holds no conversation.
     ConfigError
-        If the head has layers Opacus cannot compute per-sample gradients for.
+        If the head has layers Opacus cannot compute per-sample gradients for, or
+        canaries are asked without DP-SGD.
 
     Notes
     -----
@@ -442,6 +507,9 @@ def train(
     sample_rate: float | None = None
     wrapped: GradSampleModule | None = None
     dp_optimizer: DPOptimizer | None = None
+    audit: _Canaries | None = None
+    if canaries is not None and dp is None:
+        raise ConfigError("a white-box audit needs DP-SGD's mechanism (dp); without DP use the audit control")
     if dp is None:
         batches = _shuffled_batches(n, batch_size, np.random.default_rng([settings.seed, 1]))
     else:
@@ -449,7 +517,18 @@ def train(
         secret = secrets.randbits(63) if dp.noise_seed is None else int(dp.noise_seed)
         if dp.noise_seed is not None:
             logger.warning("DP noise and sampling are seeded (noise_seed): no privacy guarantee, tests only")
-        batches = _poisson_batches(n, sample_rate, np.random.default_rng([secret, 0]))
+        if canaries is not None:
+            members = np.asarray(canaries, dtype=bool)
+            coordinates = nn.Parameter(torch.zeros(members.size, device=device))
+            optimizer.add_param_group({"params": [coordinates], "lr": 0.0, "weight_decay": 0.0})
+            audit = _Canaries(
+                members=np.flatnonzero(members),
+                coordinates=coordinates,
+                scores=torch.zeros(members.size, dtype=torch.float64, device=device),
+            )
+        # The "in" canaries are items n, n+1, ... of the same Poisson draw as the conversations.
+        extra = 0 if audit is None else int(audit.members.size)
+        batches = _poisson_batches(n + extra, sample_rate, np.random.default_rng([secret, 0]))
         generator = torch.Generator(device=device)
         generator.manual_seed(secret)
         from opacus import GradSampleModule
@@ -464,7 +543,7 @@ def train(
             ) from None
         dp_optimizer = DPOptimizer(
             optimizer,
-            noise_multiplier=dp.noise_multiplier,
+            noise_multiplier=float(dp.noise_multiplier),
             max_grad_norm=dp.max_grad_norm,
             expected_batch_size=batch_size,
             loss_reduction="mean",
@@ -478,14 +557,15 @@ def train(
         # Opacus's backward hooks on a first layer whose input needs no gradient: harmless.
         warnings.filterwarnings("ignore", message=_HOOK_WARNING)
         torch.manual_seed(settings.seed)  # dropout only; the DP noise has its own generator
-        for _, indices in zip(range(steps), batches):
+        for _, drawn in zip(range(steps), batches):
+            indices, sampled = drawn[drawn < n], drawn[drawn >= n] - n
             ends = _window_ends(lengths[indices], window_rng)
             batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
             proximal = {"params": params, "anchor": anchor, "mu": settings.proximal_mu}
             if dp_optimizer is None:
                 loss = _plain_step(model, optimizer, batch, **proximal)
             else:
-                loss = _dp_step(wrapped, dp_optimizer, batch, **proximal)
+                loss = _dp_step(wrapped, dp_optimizer, batch, **proximal, canaries=audit, sampled=sampled)
             if loss is None:
                 empty_steps += 1
             else:
@@ -509,9 +589,14 @@ def train(
             result,
             noise_multiplier=float(dp.noise_multiplier),
             sample_rate=sample_rate,
-            epsilon=epsilon_of([(dp.noise_multiplier, sample_rate, steps)], delta=dp.delta, accountant=dp.accountant),
+            epsilon=(
+                math.inf
+                if dp.audit_control
+                else epsilon_of([(dp.noise_multiplier, sample_rate, steps)], delta=dp.delta, accountant=dp.accountant)
+            ),
             delta=float(dp.delta),
             accountant=dp.accountant,
+            canary_scores=None if audit is None else audit.scores.cpu().numpy(),
         )
     logger.debug(
         "trained %d steps on %d conversations (%d empty Poisson batches), loss %.4f, %.2f s",
@@ -568,6 +653,7 @@ def train_with_ledger(
     dp_clip: float,
     global_arrays: list[np.ndarray] | None = None,
     lock_timeout_s: float = 3600.0,
+    audit_canaries: int = 0,
 ) -> TrainResult:
     """DP-train under the node's privacy ledger: check the budget, train, record, return.
 
@@ -594,11 +680,16 @@ def train_with_ledger(
         Per-conversation clipping norm.
     lock_timeout_s
         How long to wait for another process holding the ledger.
+    audit_canaries
+        0 (no audit), or the number of the run's white-box canaries: drawn at the run's
+        first call, kept in ``<ledger>.audit.json`` (their coin flips are the node's
+        secret) and scored at every call, the mechanism of each call beside them.
 
     Returns
     -------
     TrainResult
-        With ``epsilon`` the node's total spend after this call (all runs), at ``delta``.
+        With ``epsilon`` the node's total spend after this call (all runs), at ``delta``;
+        with an audit, ``canaries`` the run's canaries after the call.
 
     Raises
     ------
@@ -692,7 +783,10 @@ def train_with_ledger(
         dp = DPParams(
             noise_multiplier=plan.noise_multiplier, max_grad_norm=float(dp_clip), delta=delta, accountant=accountant
         )
-        result = train(head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays)
+        audit_path = audit_path_for(Path(ledger_path))
+        state = load_canaries(audit_path, run_id=run_id, canaries=audit_canaries) if audit_canaries else None
+        members = None if state is None else state.members
+        result = train(head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays, canaries=members)
         entry = ledger.record(
             run_id=run_id,
             round=round,
@@ -701,6 +795,9 @@ def train_with_ledger(
             sample_rate=sample_rate,
             plan=new_plan,
         )
+        if state is not None:  # after the spend is recorded: a call the audit saw is always accounted
+            _score_call(state, result)
+            save_canaries(audit_path, run_id=run_id, state=state)
     logger.info(
         "round %d: %d DP steps, node epsilon %.4f of cap %.4f (delta %g)",
         round,
@@ -709,4 +806,42 @@ def train_with_ledger(
         effective_cap,
         delta,
     )
-    return replace(result, epsilon=entry.epsilon_after, delta=delta, accountant=accountant)
+    return replace(result, epsilon=entry.epsilon_after, delta=delta, accountant=accountant, canaries=state)
+
+
+def _score_call(state: CanaryState, result: TrainResult) -> None:
+    """Add one call's canary scores and its mechanism to the run's canaries."""
+    state.scores = state.scores + np.asarray(result.canary_scores, dtype=np.float64)
+    state.history.append((float(result.noise_multiplier or 0.0), float(result.sample_rate or 0.0), int(result.steps)))
+
+
+def train_audit_control(
+    *,
+    audit_path: Path,
+    run_id: str,
+    audit_canaries: int,
+    head: nn.Module,
+    data: FeatureSet,
+    settings: TrainSettings,
+    dp_clip: float,
+    delta: float,
+    global_arrays: list[np.ndarray] | None = None,
+) -> TrainResult:
+    """The audit's control: DP-SGD's Poisson sampling and clipping with no noise, and the run's canaries.
+
+    No privacy at all (``epsilon`` is infinite); it exists to show that the audit finds a
+    large lower bound when the mechanism has no noise. Nothing is charged to a ledger.
+    """
+    if not _is_number(dp_clip) or dp_clip <= 0:
+        raise ConfigError(f"privacy max_grad_norm must be a positive number, got {dp_clip!r}")
+    audit_path = Path(audit_path)
+    with ledger_lock(audit_path):
+        state = load_canaries(audit_path, run_id=run_id, canaries=audit_canaries)
+        dp = DPParams(noise_multiplier=0.0, max_grad_norm=float(dp_clip), delta=delta, audit_control=True)
+        result = train(
+            head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays, canaries=state.members
+        )
+        _score_call(state, result)
+        save_canaries(audit_path, run_id=run_id, state=state)
+    logger.warning("audit control: %d DP-SGD steps without noise (no privacy)", result.steps)
+    return replace(result, canaries=state)

@@ -52,6 +52,19 @@ class ConfigKeys:
     HIST_NEG = "hist-neg"
     EARLY_PREFIX = "early-"
 
+    # The node's one-run audit (train replies, with privacy.audit on): canary counts, guesses,
+    # the lower bound and the epsilon of the steps the canaries went through.
+    AUDIT_CANARIES_IN = "audit-canaries-in"
+    AUDIT_CANARIES_OUT = "audit-canaries-out"
+    AUDIT_GUESSES = "audit-guesses"
+    AUDIT_CORRECT = "audit-correct"
+    AUDIT_LOWER_BOUND = "audit-lower-bound"
+    AUDIT_CONFIDENCE = "audit-confidence"
+    AUDIT_EPSILON = "audit-epsilon"  # absent for the control (no noise: no finite epsilon)
+    AUDIT_STEPS = "audit-steps"
+    AUDIT_SCAN_GUESSES = "audit-scan-guesses"
+    AUDIT_SCAN_CORRECT = "audit-scan-correct"
+
 
 #: The dtype of every weight array a node sends (whatever dtype a strategy's aggregate has).
 WIRE_DTYPE = np.float32

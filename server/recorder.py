@@ -34,6 +34,25 @@ def _readable(reply: Message, key: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+def _audit_figures(server_round: int, metrics: Any) -> dict[str, Any]:
+    """A node's audit as its train reply states it (the latest round replaces the earlier ones)."""
+    keys = ConfigKeys
+    epsilon = metrics.get(keys.AUDIT_EPSILON) if keys.AUDIT_EPSILON in metrics else None
+    return {
+        "round": server_round,
+        "canaries_in": int(metrics[keys.AUDIT_CANARIES_IN]),
+        "canaries_out": int(metrics[keys.AUDIT_CANARIES_OUT]),
+        "guesses": int(metrics[keys.AUDIT_GUESSES]),
+        "correct": int(metrics[keys.AUDIT_CORRECT]),
+        "lower_bound": float(metrics[keys.AUDIT_LOWER_BOUND]),
+        "confidence": float(metrics[keys.AUDIT_CONFIDENCE]),
+        "epsilon": None if epsilon is None else float(epsilon),
+        "steps": int(metrics[keys.AUDIT_STEPS]),
+        "scan_guesses": [int(v) for v in metrics[keys.AUDIT_SCAN_GUESSES]],
+        "scan_correct": [int(v) for v in metrics[keys.AUDIT_SCAN_CORRECT]],
+    }
+
+
 @dataclass
 class RunRecorder(RunHistory):
     """Collects rounds, nodes, privacy and communication from Flower replies."""
@@ -143,6 +162,8 @@ class RunRecorder(RunHistory):
                 node.encode_seconds = max(node.encode_seconds, float(metrics[ConfigKeys.ENCODE_SECONDS]))
                 if ConfigKeys.TRAIN_LOSS in metrics:  # nodes of this version do not send it (see clients.allow_list)
                     losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
+                if ConfigKeys.AUDIT_LOWER_BOUND in metrics:
+                    node.audit = _audit_figures(server_round, metrics)
                 self._current["participants"].append(node.name)
                 received = message_bytes(reply)
                 ok.append(reply)

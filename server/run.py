@@ -168,7 +168,22 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
             dim_in=encoder.dim,
             threshold=threshold,
             rule=rule,
-            provenance={"run_id": run.run_id, "mode": run.mode, "rounds": len(recorder.rounds)},
+            provenance={
+                "run_id": run.run_id,
+                "mode": run.mode,
+                "rounds": len(recorder.rounds),
+                "trained_with_canaries": bool(report.get("audit", {}).get("nodes")),
+                "audit": (
+                    {
+                        "kind": report["audit"]["kind"],
+                        "canaries_per_node": report["audit"]["canaries_per_node"],
+                        "canary_gradients_in_weights": False,  # they live in audit coordinates, never exported
+                        "guarantee_failed": report["audit"]["guarantee_failed"],
+                    }
+                    if report.get("audit")
+                    else None
+                ),
+            },
         ),
         card=model_card(report),
     )

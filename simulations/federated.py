@@ -63,6 +63,13 @@ def virtual_node_env(cfg: DictConfig, settings: RunSettings) -> dict[str, str]:
             f"{', '.join(values.get('accept_privacy', ['record']))}; add it with "
             f"federation.node_policy.accept_privacy=[record,{settings.privacy.mode}]"
         )
+    audits = ["off", *[str(kind) for kind in values.get("accept_audit", ["off", "white"])]]
+    if settings.privacy.audit not in audits:
+        raise ConfigError(
+            f"privacy.audit={settings.privacy.audit}: the virtual nodes' policy accepts audits "
+            f"{', '.join(dict.fromkeys(audits))} only; add it with federation.node_policy.accept_audit=[off,"
+            f"{settings.privacy.audit}] or set privacy.audit=off"
+        )
     return virtual_policy_env(values, split_seed=settings.seed)
 
 

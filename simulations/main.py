@@ -37,6 +37,15 @@ def summary_lines(report: dict, run_dir: Path) -> list[str]:
             f"privacy: highest epsilon {worst['epsilon']:.2f} at delta {worst['delta']:g} "
             f"({worst['accountant']}, unit: {worst['unit']})"
         )
+    audit = report.get("audit") or {}
+    if audit.get("run"):
+        run = audit["run"]
+        claim = "no DP (control)" if run["epsilon"] is None else f"accounted epsilon {run['epsilon']:.2f}"
+        lines.append(
+            ("PRIVACY AUDIT FAILED: " if audit["guarantee_failed"] else "privacy audit: ")
+            + f"epsilon lower bound {run['lower_bound']:.2f} at {run['confidence']:.0%} confidence against {claim} "
+            f"({run['canaries_in'] + run['canaries_out']} {audit['kind']}-box canaries over {run['nodes']} nodes)"
+        )
     for statement in (report.get("comparison") or {}).get("statements", []):
         lines.append(statement)
     lines.append(f"run folder: {run_dir}")
@@ -56,11 +65,17 @@ def header_lines(cfg: DictConfig, run_dir: Path) -> list[str]:
         lines.append(
             f"privacy: record-level DP-SGD, epsilon {privacy.epsilon:g} per node at delta {privacy.delta:g} "
             f"(new ledgers: {privacy.get('accountant', 'rdp')} accountant)"
+            + (f"; {privacy.audit_canaries} white-box audit canaries per node" if privacy.get("audit") == "white" else "")
         )
     elif privacy.mode == "central":
         lines.append(
             f"privacy: central DP, noise multiplier {privacy.noise_multiplier:g}, clipping norm {privacy.clipping_norm:g}, "
             f"each node sampled with probability {cfg.strategy.fraction_train:g} per round"
+        )
+    elif privacy.get("audit") == "white":
+        lines.append(
+            f"privacy: none (no differential privacy); audit control: DP-SGD's sampling and clipping without noise, "
+            f"{privacy.audit_canaries} white-box canaries per node"
         )
     else:
         lines.append("privacy: none (no differential privacy)")

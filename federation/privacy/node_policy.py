@@ -28,7 +28,7 @@ from federation.histograms import round_count
 from federation.io import atomic_write_json
 from federation.models.cache import CACHE_DIR_ENV
 from federation.privacy.ledger import ledger_lock
-from federation.runconfig import PRIVACY_MODES, RunSettings
+from federation.runconfig import AUDIT_KINDS, PRIVACY_MODES, RunSettings
 
 #: Environment variable holding the virtual nodes' policy (JSON) in a simulation.
 VIRTUAL_POLICY_ENV = "CESAGRAM_VIRTUAL_NODE_POLICY"
@@ -85,6 +85,11 @@ class NodePolicy:
     histogram_noise
         When > 0, the score histograms leave under DP: Gaussian noise of this standard
         deviation on every bin, charged to the ledger (:mod:`federation.privacy.release`).
+    accept_audit
+        Audits the node runs (``off`` always included). ``white`` by default: its canaries
+        live in audit coordinates of their own, so they change nothing the head learns and
+        no conversation's gradient reaches what the audit reports; an operator who does
+        not want the extra computation or the audit figures to leave sets ``off`` only.
     """
 
     accept_privacy: tuple[str, ...] = ("record",)
@@ -99,8 +104,16 @@ class NodePolicy:
     max_rounds: int = 100
     count_granularity: int = 10
     histogram_noise: float = 0.0
+    accept_audit: tuple[str, ...] = ("off", "white")
 
     def __post_init__(self) -> None:
+        unknown_audits = [kind for kind in self.accept_audit if kind not in AUDIT_KINDS]
+        if unknown_audits:
+            raise ConfigError(
+                f"node policy accept-audit={','.join(self.accept_audit)!r}: choose from {', '.join(AUDIT_KINDS)}"
+            )
+        if "off" not in self.accept_audit:
+            object.__setattr__(self, "accept_audit", ("off", *self.accept_audit))
         unknown = [mode for mode in self.accept_privacy if mode not in PRIVACY_MODES]
         if unknown or not self.accept_privacy:
             raise ConfigError(
@@ -154,6 +167,7 @@ class NodePolicy:
             "policy.max-rounds": int(self.max_rounds),
             "policy.count-granularity": int(self.count_granularity),
             "policy.histogram-noise": float(self.histogram_noise),
+            "policy.accept-audit": ",".join(self.accept_audit),
         }
 
 
@@ -170,7 +184,7 @@ def policy_from_values(values: Mapping[str, Any], *, secret: str = "") -> NodePo
         if key not in known or key in ("secret", "split_seed"):
             raise ConfigError(f"node policy has no setting {raw_key!r}; known: {', '.join(sorted(known))}")
         try:
-            if key == "accept_privacy":
+            if key in ("accept_privacy", "accept_audit"):
                 items = value.split(",") if isinstance(value, str) else list(value)
                 kwargs[key] = tuple(str(item).strip() for item in items if str(item).strip())
             elif key in _INT_FIELDS:
@@ -276,6 +290,11 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
         raise PolicyDeclined(
             f"the run asks privacy={mode}; this node accepts {_accepted(policy)} only "
             f"(accept-privacy={','.join(policy.accept_privacy)})"
+        )
+    if run.privacy.audit not in policy.accept_audit:
+        raise PolicyDeclined(
+            f"the run asks privacy.audit={run.privacy.audit}; this node runs audits "
+            f"{', '.join(policy.accept_audit)} only (accept-audit)"
         )
     if run.rounds > policy.max_rounds:
         raise PolicyDeclined(

@@ -155,7 +155,7 @@ def _check_against_allow_list(kind: str, reply: Message) -> set[tuple[str, str]]
 
 def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
     node = Node(tmp_path / "n")
-    flat = run_config()
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
     train_reply = train_handler(message("train"), context(node, flat))
     seen_train = _check_against_allow_list("train", train_reply)
     eval_reply = evaluate_handler(message("evaluate", threshold=0.5), context(node, flat))
@@ -168,6 +168,30 @@ def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
     assert ConfigKeys.EVAL_LOSS not in eval_reply.content[ConfigKeys.METRICS_RECORD]
     assert metrics[ConfigKeys.EPSILON] > 0  # record-level DP-SGD, charged
     assert len(PrivacyLedger.open(node.ledger).entries) == 1
+    assert metrics[ConfigKeys.AUDIT_CANARIES_IN] + metrics[ConfigKeys.AUDIT_CANARIES_OUT] == 100
+    assert 0 <= metrics[ConfigKeys.AUDIT_LOWER_BOUND] <= metrics[ConfigKeys.AUDIT_EPSILON] <= metrics[ConfigKeys.EPSILON]
+
+
+def test_a_node_whose_policy_refuses_audits_declines_an_audited_run(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(accept_audit=("off",)))
+    before = node.ledger_bytes()
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
+    assert_declined(train_handler(message("train"), context(node, flat)), "privacy.audit=white", "accept-audit")
+    assert node.ledger_bytes() == before
+    assert not (tmp_path / "n" / "ledger.json.audit.json").exists()
+
+
+def test_the_audit_keeps_its_canaries_across_rounds(tmp_path: Path) -> None:
+    """Round 2 scores the same canaries as round 1, over the steps of both rounds (one file beside the ledger)."""
+    node = Node(tmp_path / "n")
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
+    first = train_handler(message("train"), context(node, flat)).content[ConfigKeys.METRICS_RECORD]
+    second_message = message("train")
+    second_message.content[ConfigKeys.CONFIG_RECORD][ConfigKeys.SERVER_ROUND] = 2
+    second = train_handler(second_message, context(node, flat)).content[ConfigKeys.METRICS_RECORD]
+    assert second[ConfigKeys.AUDIT_CANARIES_IN] == first[ConfigKeys.AUDIT_CANARIES_IN]
+    assert second[ConfigKeys.AUDIT_STEPS] == first[ConfigKeys.AUDIT_STEPS] + second[ConfigKeys.STEPS]
+    assert second[ConfigKeys.AUDIT_EPSILON] > first[ConfigKeys.AUDIT_EPSILON]
 
 
 def test_counts_leave_rounded(tmp_path: Path) -> None:
@@ -380,6 +404,20 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
     args.allow_test_privacy = True
     assert policy_from_args(args).accept_privacy == ("record", "none")
     assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
+
+
+def test_accept_audit_flag_reaches_the_node_config() -> None:
+    import argparse
+
+    from clients.node_cli import policy_from_args
+
+    default = policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False))
+    assert default.accept_audit == ("off", "white")
+    refusing = policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False, accept_audit=["off"]))
+    assert refusing.accept_audit == ("off",)
+    assert policy_from_node_config(refusing.to_node_config()).accept_audit == ("off",)
+    with pytest.raises(ConfigError, match="accept-audit"):
+        NodePolicy(accept_audit=("black",))
 
 
 # -- histograms under DP (opt-in) --------------------------------------------------------------

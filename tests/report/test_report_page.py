@@ -44,7 +44,7 @@ def _report() -> dict:
         "comparison": {"federated_f05": 0.5, "centralized_nonprivate_f05": 0.6, "local_mean_f05": 0.4,
                        "local_f05": {"node-0": 0.45, "node-1": 0.35}, "statements": ["federated 0.5 vs centralized 0.6"]},
         # Sections no page code knows about: they must show up anyway.
-        "audit": {"canaries": 20, "nodes": {"node-0": {"auc": 0.51, "epsilon_lower_bound": 0.1}}},
+        "future_section": {"canaries": 20, "nodes": {"node-0": {"auc": 0.51, "epsilon_lower_bound": 0.1}}},
         "real_negatives": {"conversations": 300, "false_positive_rate": 0.02, "by_source": [{"source": "chitchat", "fpr": 0.02}]},
     }
 

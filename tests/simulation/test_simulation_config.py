@@ -93,3 +93,16 @@ def test_simulate_refuses_an_unknown_group_option_with_one_line(capsys) -> None:
     assert main(["simulate", "strategy=fedsgd"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: strategy='fedsgd' is not allowed; choose one of: fedadam, fedavg, fedmedian, fedprox, fedtrimmedavg, krum, normbounded"]
+
+
+def test_the_default_run_audits_and_the_control_runs_without_noise(tmp_path: Path) -> None:
+    from simulations.federated import virtual_node_env
+
+    default = settings_for([], tmp_path)
+    assert (default.privacy.mode, default.privacy.audit, default.privacy.audit_canaries) == ("record", "white", 1000)
+    control = settings_for(["experiment=audit_control"], tmp_path)
+    assert (control.privacy.mode, control.privacy.audit) == ("none", "white")
+    assert virtual_node_env(compose(["experiment=audit_control"]), control)  # its nodes accept privacy=none
+    assert settings_for(["privacy=central"], tmp_path).privacy.audit == "off"
+    with pytest.raises(ConfigError, match="accept_audit"):
+        virtual_node_env(compose(["federation.node_policy.accept_audit=[off]"]), default)
