@@ -15,7 +15,7 @@ import pytest
 
 from tests.simulation.test_simulation_e2e import runtime_processes_of, simulate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # no two Ray instances side by side
 
 
 def test_nan_updates_are_rejected_recorded_and_the_run_goes_on(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from federation.privacy.accounting import epsilon_of
 from federation.privacy.ledger import PrivacyLedger
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # no two Ray instances side by side
 
 RUNTIME_PROCESSES = ("flower-superlink", "flwr-simulation", "raylet", "gcs_server")
 

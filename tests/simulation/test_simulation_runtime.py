@@ -163,6 +163,7 @@ def _mentioning(*needles: str) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # no two Ray instances side by side
 def test_sigterm_stops_a_simulation_and_everything_it_started(tmp_path: Path) -> None:
     """SIGTERM once Flower's simulation process runs: every process of the run goes.
 
