@@ -32,7 +32,7 @@ from federation.flower_processes import FlowerProcess, flower_bin, flower_env, f
 from federation.privacy.ledger import PrivacyLedger
 from federation.privacy.node_policy import NodePolicy, secret_path_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("production")]  # one federation, one worker (scripts/test.sh)
+pytestmark = pytest.mark.slow
 
 KINDS = ("hotline", "police", "platform")
 ROUND_TIMEOUT_S = 300  # generous: each message starts a ClientApp process (torch import) on 2 busy cores
