@@ -12,9 +12,8 @@ Run: ``python -m simulations.benchmarks.ray_cluster [--keep DIR] [hydra override
    head by its PID, that no Ray process is left;
 4. prints the measured times (head start, run, stop) and exits 1 if a check failed.
 
-Why not a test: on this project's 2 cores it takes longer than the suite's budget allows
-(a Ray head, then a whole simulation); the config plumbing is tested in
-``tests/simulation/test_simulation_runtime.py``.
+``tests/simulation/test_simulation_ray_cluster.py`` runs it in the suite (about a minute
+on 2 cores); the config plumbing alone is tested in ``tests/simulation/test_simulation_runtime.py``.
 """
 
 from __future__ import annotations
