@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -41,8 +40,9 @@ from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays
 from federation.runconfig import RunSettings
-from federation.privacy.audit import AuditResult, audit_path_for, result_of
-from federation.training import evaluate, train, train_audit_control, train_with_ledger
+from federation.privacy.audit import AuditResult, result_of
+from federation.local_round import PartyPrivacy, local_round
+from federation.training import evaluate
 from federation.wire import (
     DECLINED_BUDGET,
     DECLINED_POLICY,
@@ -183,47 +183,19 @@ def train_handler(msg: Message, context: Context) -> Message:
     global_arrays = record_to_arrays(msg.content[ConfigKeys.ARRAYS_RECORD])
     head = build_head(run.model, dim_in=data.train.embeddings.shape[1], seed=run.seed)
     load_head_arrays(head, global_arrays)
-    settings = replace(
-        run.train,
-        proximal_mu=run.strategy.proximal_mu if run.strategy.name == "fedprox" else 0.0,
-        seed=policy.seed(run.seed, run.run_id, node.name, server_round),
-        batch_size=run.party_batch_size(len(data.train)),
-    )
     started = time.perf_counter()
-    audited = run.privacy.audit == "white"  # check_request made sure the node's policy accepts it
-    if run.privacy.mode == "record":
-        result = train_with_ledger(
-            ledger_path=node.ledger_path,
-            run_id=run.run_id,
-            round=server_round,
-            planned_rounds=run.rounds,
-            run_epsilon=run.privacy.epsilon,
-            cap=node.cap,
-            delta=node.delta,
-            head=head,
-            data=data.train,
-            settings=settings,
-            dp_clip=run.privacy.max_grad_norm,
-            global_arrays=global_arrays,
-            audit_canaries=run.privacy.audit_canaries if audited else 0,
-        )
-        epsilon = float(result.epsilon or 0.0)
-    elif audited:  # privacy=none with an audit: the audit's control, DP-SGD without noise
-        result = train_audit_control(
-            audit_path=audit_path_for(node.ledger_path),
-            run_id=run.run_id,
-            audit_canaries=run.privacy.audit_canaries,
-            head=head,
-            data=data.train,
-            settings=settings,
-            dp_clip=run.privacy.max_grad_norm,
-            delta=node.delta,
-            global_arrays=global_arrays,
-        )
-        epsilon = 0.0
-    else:
-        result = train(head=head, data=data.train, settings=settings, dp=None, global_arrays=global_arrays)
-        epsilon = 0.0
+    party = PartyPrivacy(name=node.name, ledger_path=node.ledger_path, cap=node.cap, delta=node.delta)
+    result = local_round(
+        run=run,
+        party=party,
+        head=head,
+        data=data.train,
+        round=server_round,
+        batch_size=run.party_batch_size(len(data.train)),
+        global_arrays=global_arrays,
+        policy=policy,
+    )
+    epsilon = float(result.epsilon or 0.0) if run.privacy.mode == "record" else 0.0
     # No train loss: it is computed on private data without noise, on weights the server
     # chose (a crafted head makes it a membership test); it is not on the allow-list.
     metrics = MetricRecord(

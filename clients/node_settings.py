@@ -67,7 +67,7 @@ def resolve_node(node_config: Mapping[str, Any], run: RunSettings) -> NodeSettin
         if not run.data_dir or not run.ledger_dir:
             raise ConfigError("run config lacks data-dir/ledger-dir, which a simulated node needs")
         kinds = run.kinds
-        cap = run.privacy.cap if run.privacy.cap is not None else run.privacy.epsilon
+        cap = run.privacy.simulated_cap
         return NodeSettings(
             name=f"node-{index}",
             kind=kinds[index] if index < len(kinds) else "unknown",

@@ -80,6 +80,11 @@ class PrivacySettings:
     audit: str = "off"
     audit_canaries: int = 1000
 
+    @property
+    def simulated_cap(self) -> float:
+        """The lifetime cap of the researcher's own parties (virtual nodes, baselines): ``cap``, else ``epsilon``."""
+        return self.cap if self.cap is not None else self.epsilon
+
     def __post_init__(self) -> None:
         _check_choice("privacy.mode", self.mode, PRIVACY_MODES)
         _check_choice("privacy.accountant", self.accountant, ACCOUNTANTS)

@@ -32,7 +32,8 @@ from federation.privacy.ledger import PrivacyLedger
 from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, write_report
 from federation.runconfig import RunSettings
-from federation.training import evaluate, train, train_with_ledger
+from federation.local_round import PartyPrivacy, local_round
+from federation.training import evaluate
 from simulations.encoding import run_cache
 from simulations.prepare import prepare_data
 from simulations.progress import BarsFactory, no_bars
@@ -107,7 +108,8 @@ def train_party(
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
     record.conversations, record.positives = party.conversations, party.positives
     ledger_path = ledger_dir / f"{party.name}.json"
-    cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
+    cap = settings.privacy.simulated_cap
+    trainer = PartyPrivacy(name=party.name, ledger_path=ledger_path, cap=cap, delta=settings.privacy.delta)
     if settings.privacy.mode == "record" and not ledger_path.exists():
         PrivacyLedger.create(
             ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta, accountant=settings.privacy.accountant
@@ -115,29 +117,18 @@ def train_party(
     histogram = None
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()
-        train_settings = dataclasses.replace(
-            settings.train,
-            seed=settings.seed * 1000 + server_round,
-            batch_size=settings.party_batch_size(len(party.train), pooled_nodes=party.pooled_nodes),
-        )
         try:
+            result = local_round(
+                run=settings,
+                party=trainer,
+                head=head,
+                data=party.train,
+                round=server_round,
+                batch_size=settings.party_batch_size(len(party.train), pooled_nodes=party.pooled_nodes),
+                audit=False,  # a baseline reports no audit
+            )
             if settings.privacy.mode == "record":
-                result = train_with_ledger(
-                    ledger_path=ledger_path,
-                    run_id=settings.run_id,
-                    round=server_round,
-                    planned_rounds=settings.rounds,
-                    run_epsilon=settings.privacy.epsilon,
-                    cap=cap,
-                    delta=settings.privacy.delta,
-                    head=head,
-                    data=party.train,
-                    settings=train_settings,
-                    dp_clip=settings.privacy.max_grad_norm,
-                )
                 record.epsilon, record.delta, record.cap = float(result.epsilon or 0.0), settings.privacy.delta, cap
-            else:
-                result = train(head=head, data=party.train, settings=train_settings, dp=None)
         except PrivacyBudgetExceeded as error:
             record.declined[server_round] = str(error)
             history.notes.append(f"{party.name} round {server_round}: {error}")

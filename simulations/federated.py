@@ -38,7 +38,7 @@ def ensure_ledgers(settings: RunSettings) -> None:
     """
     if settings.privacy.mode != "record":
         return
-    cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
+    cap = settings.privacy.simulated_cap
     for i in range(settings.nodes):
         path = Path(settings.ledger_dir) / f"node-{i}.json"
         if not path.exists():

@@ -23,7 +23,8 @@ from federation.histograms import ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import head_arrays, load_head_arrays
 from federation.privacy.ledger import PrivacyLedger
-from federation.training import evaluate, train, train_with_ledger
+from federation.local_round import PartyPrivacy, local_round
+from federation.training import evaluate
 from simulations.baselines import _featurise, _load_parties
 from simulations.compose import compose
 from simulations.federated import run_federated
@@ -38,7 +39,8 @@ def plain_loop_seconds(settings, ledger_dir: Path) -> list[float]:  # type: igno
     encoder = build_encoder(settings.model, cache=cache)
     parties = [_featurise(name, kind, t, v, settings, encoder) for name, kind, t, v in _load_parties(settings, encoder)]
     head = build_head(settings.model, dim_in=encoder.dim, seed=settings.seed)
-    cap = settings.privacy.cap if settings.privacy.cap is not None else settings.privacy.epsilon
+    cap = settings.privacy.simulated_cap
+    plain_run = dataclasses.replace(settings, run_id="plain")
     for party in parties:
         PrivacyLedger.create(
             ledger_dir / f"{party.name}.json",
@@ -52,16 +54,15 @@ def plain_loop_seconds(settings, ledger_dir: Path) -> list[float]:  # type: igno
         started = time.perf_counter()
         results = []
         for party in parties:
-            train_settings = dataclasses.replace(settings.train, seed=server_round)
-            if settings.privacy.mode == "record":
-                result = train_with_ledger(
-                    ledger_path=ledger_dir / f"{party.name}.json", run_id="plain", round=server_round,
-                    planned_rounds=settings.rounds, run_epsilon=settings.privacy.epsilon, cap=cap,
-                    delta=settings.privacy.delta, head=head, data=party.train, settings=train_settings,
-                    dp_clip=settings.privacy.max_grad_norm,
-                )
-            else:
-                result = train(head=head, data=party.train, settings=train_settings, dp=None)
+            result = local_round(
+                run=plain_run,
+                party=PartyPrivacy(party.name, ledger_dir / f"{party.name}.json", cap=cap, delta=settings.privacy.delta),
+                head=head,
+                data=party.train,
+                round=server_round,
+                batch_size=settings.train.batch_size,
+                audit=False,
+            )
             results.append(result)
         total = sum(r.num_examples for r in results)
         averaged = [sum(r.arrays[i] * r.num_examples for r in results) / total for i in range(len(results[0].arrays))]
