@@ -290,7 +290,12 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 
 
 def unflatten(cls: type[T], flat: Mapping[str, Any], prefix: str = "") -> T:
-    """Inverse of :func:`flatten`: missing keys take the dataclass defaults."""
+    """Inverse of :func:`flatten`. A missing key is refused, never filled in from a default.
+
+    Only an optional field may be absent: :func:`flatten` leaves out ``None`` (Flower's
+    records cannot hold it). A run config that lacks a key comes from another version of
+    the code, and guessing its value would silently run something else.
+    """
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -300,6 +305,12 @@ def unflatten(cls: type[T], flat: Mapping[str, Any], prefix: str = "") -> T:
             kwargs[f.name] = unflatten(annotation, flat, key + ".")
         elif key in flat:
             kwargs[f.name] = _coerce(key, flat[key], annotation)
+        elif type(None) in typing.get_args(annotation):
+            kwargs[f.name] = None
+        else:
+            raise ConfigError(
+                f"run config lacks key {key!r}; the server and this node run different versions of cesagram-fl"
+            )
     try:
         return cls(**kwargs)
     except TypeError as error:

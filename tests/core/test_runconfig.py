@@ -30,6 +30,13 @@ def test_wrong_type_in_run_config_names_the_key() -> None:
         RunSettings.from_flat(flat)
 
 
+def test_a_missing_key_is_refused_not_filled_in_from_a_default() -> None:
+    flat = make().to_flat()
+    del flat["train.learning-rate"]
+    with pytest.raises(ConfigError, match="lacks key 'train.learning-rate'"):
+        RunSettings.from_flat(flat)
+
+
 @pytest.mark.parametrize(
     ("build", "key"),
     [
