@@ -23,7 +23,6 @@ from clients.local_data import NodeData, node_data
 from federation.privacy.release import release_histograms
 from federation.privacy.node_policy import (
     NodePolicy,
-    PolicyDeclined,
     charge_evaluation,
     check_evaluation,
     check_request,
@@ -35,7 +34,7 @@ from federation.privacy.node_policy import (
 )
 from clients.node_settings import NodeSettings, resolve_node
 from federation.early import warning_at
-from federation.errors import CesagramError, PrivacyBudgetExceeded
+from federation.errors import CesagramError, PolicyDeclined, PrivacyBudgetExceeded
 from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays

@@ -37,8 +37,8 @@ from clients.supernode_guard import ACCEPT_ENV, INSTALLED_RULE, NAME_ENV, check_
 from federation.data.check import check_command
 from federation.data.load import read_conversations
 from federation.data.split import split_validation
-from federation.errors import ConfigError, DataError, LedgerError
-from federation.flower_processes import DeploymentError, die_with_parent, flower_bin, flower_env, parse_address, probe_tls
+from federation.errors import ConfigError, DataError, DeploymentError, LedgerError
+from federation.flower_processes import die_with_parent, flower_bin, flower_env, parse_address, probe_tls
 from federation.pki import check_ca_certificate, check_node_private_key, generate_node_keys
 from federation.privacy.accounting import epsilon_of
 from federation.privacy.ledger import PrivacyLedger

@@ -38,3 +38,25 @@ class LedgerError(CesagramError):
 
 class ModelBundleError(CesagramError):
     """A model bundle is missing, corrupt or was trained with another encoder."""
+
+
+class DeploymentError(CesagramError):
+    """A Flower process could not be started, reached or trusted."""
+
+    exit_code = 4
+
+
+class PolicyDeclined(CesagramError):
+    """The run asks for something outside this node's policy: the node declines the round."""
+
+    exit_code = 3
+
+
+class CheckpointError(CesagramError):
+    """A checkpoint is missing, corrupt or belongs to another run."""
+
+    exit_code = 2
+
+
+class RuntimeFailure(CesagramError):
+    """Flower's runtime could not be started or the run failed inside it."""

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import CesagramError, ConfigError
+from federation.errors import ConfigError, DeploymentError
 from federation.io import atomic_write_text
 
 __all__ = [
@@ -70,10 +70,6 @@ APP_NAME = "cesagram-fl"
 CONNECTION = "cesagram"
 
 
-class DeploymentError(CesagramError):
-    """A Flower process could not be started, reached or trusted."""
-
-    exit_code = 4
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from flwr.serverapp.strategy import Strategy
 
-from federation.errors import CesagramError
+from federation.errors import CheckpointError
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord
 from federation.io import atomic_write_bytes, strict_json
@@ -57,10 +57,6 @@ _STRATEGY = "strategy/"
 _STATEFUL_ATTRIBUTES = ("current_arrays", "m_t", "v_t")
 
 
-class CheckpointError(CesagramError):
-    """A checkpoint is missing, corrupt or belongs to another run."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

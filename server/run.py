@@ -11,6 +11,7 @@ from typing import Any
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
+from federation.errors import CheckpointError
 from federation.assessment import EarlyRule, assess, prevalence_table
 from federation.behaviour import run_behaviour_suite
 from federation.bundle import BundleMeta, save_bundle
@@ -23,7 +24,7 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
-from server.checkpoint import CheckpointError, load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
+from server.checkpoint import load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
 from server.evaluation import merge_early_counts
 from server.production import DeploymentSettings
 from server.recorder import RunRecorder

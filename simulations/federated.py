@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from federation.privacy.node_policy import virtual_policy_env
-from federation.errors import ConfigError
+from federation.errors import ConfigError, RuntimeFailure
 from federation.attack import VIRTUAL_NODES_ENV
 from federation.io import atomic_write_json
 from federation.models.cache import EmbeddingCache, cache_path_for
@@ -21,7 +21,7 @@ from federation.privacy.ledger import PrivacyLedger
 from federation.report import write_report
 from federation.runconfig import PrivacySettings, RunSettings
 from federation.flower_processes import write_app_dir
-from simulations.flower_runtime import LocalSuperLink, RuntimeFailure, SimulationResources
+from simulations.flower_runtime import LocalSuperLink, SimulationResources
 from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
 from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import CesagramError, ConfigError
+from federation.errors import ConfigError, RuntimeFailure
 from federation.flower_processes import (
     descendants,
     die_with_parent,
@@ -47,8 +47,6 @@ from federation.flower_processes import (
 log = logging.getLogger(__name__)
 
 
-class RuntimeFailure(CesagramError):
-    """Flower's runtime could not be started or the run failed inside it."""
 
 
 #: Ray's own word for "start a new local instance": with it ``ray.init()`` reads neither

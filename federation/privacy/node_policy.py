@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from federation.errors import CesagramError, ConfigError, LedgerError
+from federation.errors import ConfigError, LedgerError, PolicyDeclined
 from federation.histograms import round_count
 from federation.io import atomic_write_json
 from federation.models.cache import CACHE_DIR_ENV
@@ -44,10 +44,6 @@ _MODE_WORDS = {
 }
 
 
-class PolicyDeclined(CesagramError):
-    """The run asks for something outside this node's policy: the node declines the round."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from flwr.common.constant import ErrorCode
 from flwr.serverapp.strategy import FedAdam, FedAvg
 
 from clients.node_cli import explain_supernode_exit, node_config_string
-from federation.errors import ConfigError
-from federation.flower_processes import DeploymentError, parse_address, probe_tls, write_app_dir, write_connection
+from federation.errors import CheckpointError, ConfigError, DeploymentError
+from federation.flower_processes import parse_address, probe_tls, write_app_dir, write_connection
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord
 from federation.pki import (
@@ -35,7 +35,7 @@ from federation.pki import (
     generate_pilot_certificates,
 )
 from federation.runconfig import RunSettings
-from server.checkpoint import CheckpointError, load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
+from server.checkpoint import load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
 from server.production import DeploymentSettings, compose_production, production_settings
 from federation.wire import DECLINED_BUDGET, FAILED
 from server.recorder import RunRecorder

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from federation.errors import ConfigError
+from federation.errors import ConfigError, RuntimeFailure
 from federation.flower_processes import descendants, free_port, process_name
 from simulations.compose import compose
-from simulations.flower_runtime import RuntimeFailure, RuntimeSettings, StartupStep, watch_startup
+from simulations.flower_runtime import RuntimeSettings, StartupStep, watch_startup
 from simulations.settings import runtime_settings
 from tests.processes import alive, kill_all, left_after
 
