@@ -21,7 +21,7 @@ from federation.errors import CesagramError
 
 # subcommand path -> "module:function"; each function takes the parsed namespace and returns an exit code.
 HANDLERS: dict[tuple[str, ...], str] = {
-    ("data", "check"): "federation.data.check:check_command",
+    ("data", "check"): "cesagram.data_check:check_command",
     ("data", "synth"): "simulations.prepare:synth_command",
     ("simulate",): "simulations.main:simulate_command",
     ("node", "budget"): "clients.budget:budget_command",
@@ -35,8 +35,8 @@ HANDLERS: dict[tuple[str, ...], str] = {
     ("server", "run"): "server.cli:run_command",
     ("server", "resume"): "server.cli:resume_command",
     ("score",): "cesagram.score:score_command",
-    ("evaluate",): "federation.scoring.cli:evaluate_command",
-    ("evaluate", "--behaviour"): "federation.scoring.behaviour_cli:behaviour_command",
+    ("evaluate",): "cesagram.evaluate:evaluate_command",
+    ("evaluate", "--behaviour"): "cesagram.behaviour:behaviour_command",
 }
 
 

@@ -12,8 +12,8 @@ from cesagram.console import Bars
 
 
 def score_command(args: argparse.Namespace) -> int:
-    """Run :func:`federation.scoring.cli.score_command` under a progress bar."""
-    from federation.scoring.cli import score_command as score
+    """Run :func:`cesagram.evaluate.score_command` under a progress bar."""
+    from cesagram.evaluate import score_command as score
 
     if args.follow:
         return score(args)

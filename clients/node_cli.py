@@ -34,12 +34,12 @@ from typing import IO
 
 from federation.privacy.node_policy import NodePolicy, create_secret, policy_from_values, read_secret, secret_path_for
 from clients.supernode_guard import ACCEPT_ENV, INSTALLED_RULE, NAME_ENV, check_accepted
-from federation.data.check import check_command
+from cesagram.data_check import check_command
 from federation.data.load import read_conversations
 from federation.data.split import split_validation
 from federation.errors import ConfigError, DataError, DeploymentError, LedgerError
-from federation.flower_processes import die_with_parent, flower_bin, flower_env, parse_address, probe_tls
-from federation.pki import check_ca_certificate, check_node_private_key, generate_node_keys
+from deploy.flower_processes import die_with_parent, flower_bin, flower_env, parse_address, probe_tls
+from deploy.pki import check_ca_certificate, check_node_private_key, generate_node_keys
 from federation.privacy.accounting import epsilon_of
 from federation.privacy.ledger import PrivacyLedger
 from federation.privacy.plan import plan_run

@@ -33,7 +33,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from federation.flower_processes import CLIENT_APP, SECAGG_CLIENT_APP
+from deploy.flower_processes import CLIENT_APP, SECAGG_CLIENT_APP
 from federation.wire import DECLINED_POLICY
 
 #: Environment of the guarded SuperNode: the accepted apps (JSON list) and the node's name.

@@ -28,8 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from federation.errors import ConfigError, DeploymentError
-from federation.flower_processes import die_with_parent, flower_bin, flower_env, probe_tls, write_connection
-from federation.pki import (
+from deploy.flower_processes import die_with_parent, flower_bin, flower_env, probe_tls, write_connection
+from deploy.pki import (
     CA_CERT,
     SERVER_CERT,
     SERVER_KEY,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
-from federation.flower_processes import (
+from deploy.flower_processes import (
     CLIENT_APP,
     SECAGG_CLIENT_APP,
     DeploymentError,

@@ -20,7 +20,7 @@ from federation.progress import ProgressPrinter
 from federation.privacy.ledger import PrivacyLedger
 from federation.report import write_report
 from federation.runconfig import PrivacySettings, RunSettings
-from federation.flower_processes import write_app_dir
+from deploy.flower_processes import write_app_dir
 from simulations.flower_runtime import LocalSuperLink, SimulationResources
 from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 
 from federation.errors import ConfigError, RuntimeFailure
-from federation.flower_processes import (
+from deploy.flower_processes import (
     descendants,
     die_with_parent,
     flower_bin,

@@ -1,7 +1,7 @@
 """``python -m simulations.tree_guard ARGV...``: run ARGV; when told to stop, stop ARGV's whole tree by PID.
 
 Why: if ``cesagram simulate`` is killed outright (SIGKILL, the OOM killer), no clean-up
-runs in it. The kernel's parent-death signal (:func:`federation.flower_processes.die_with_parent`)
+runs in it. The kernel's parent-death signal (:func:`deploy.flower_processes.die_with_parent`)
 reaches its child, and Flower's processes follow their parents, but Ray's agents (the
 dashboard and runtime-env agents under the raylet) then wait about two minutes on a GCS
 that is gone before they exit, holding their ports. This guard is the SuperLink's parent
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from types import FrameType
 
-from federation.flower_processes import stop_tree
+from deploy.flower_processes import stop_tree
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from federation.flower_processes import FlowerProcess, descendants, flower_bin, free_port, process_name
+from deploy.flower_processes import FlowerProcess, descendants, flower_bin, free_port, process_name
 
 GRANULARITY = 7
 

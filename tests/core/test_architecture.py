@@ -1,4 +1,10 @@
-"""Dependencies point inward: federation/ imports none of the outer packages, which import no each other."""
+"""Dependencies point inward, and the core is a library.
+
+``federation/`` imports none of the outer packages; ``deploy/`` (process and PKI helpers)
+imports only ``federation``; the outer packages import no each other. ``federation/``
+parses no arguments, starts no process, handles no signal, composes no Hydra config and
+prints nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTER = ("clients", "server", "simulations")
+LAYERS = ("cesagram", "deploy", *OUTER)
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -22,9 +29,9 @@ def imported_packages(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["federation", *OUTER])
+@pytest.mark.parametrize("package", ["federation", "deploy", *OUTER])
 def test_imports_point_inward(package: str) -> None:
-    forbidden = set(OUTER) if package == "federation" else set(OUTER) - {package}
+    forbidden = set(LAYERS) - {package} if package in ("federation", "deploy") else set(OUTER) - {package}
     offenders = {
         str(path.relative_to(ROOT)): sorted(imported_packages(path) & forbidden)
         for path in (ROOT / package).rglob("*.py")
@@ -49,3 +56,22 @@ def test_rdp_orders_are_opacus_own() -> None:
     from federation.privacy.accounting import ORDERS
 
     assert ORDERS == tuple(float(order) for order in RDPAccountant.DEFAULT_ALPHAS)
+
+
+#: What the core must not do, as the imports and calls that would do it.
+_NOT_IN_THE_CORE = {"argparse", "subprocess", "signal", "hydra", "multiprocessing"}
+
+
+def test_the_core_parses_no_arguments_starts_no_process_and_prints_nothing() -> None:
+    offenders: dict[str, list[str]] = {}
+    for path in (ROOT / "federation").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = sorted(imported_packages(path) & _NOT_IN_THE_CORE)
+        found += [
+            f"print() at line {node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+        ]
+        if found:
+            offenders[str(path.relative_to(ROOT))] = found
+    assert offenders == {}

@@ -367,7 +367,7 @@ def test_node_init_creates_ledger_and_secret_once(tmp_path: Path, capsys: pytest
 
 def test_node_start_refuses_a_missing_ledger_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from cesagram.cli import main
-    from federation.pki import generate_node_keys, generate_pilot_certificates
+    from deploy.pki import generate_node_keys, generate_pilot_certificates
 
     certs = generate_pilot_certificates(tmp_path / "certs", hosts=["superlink.test"])
     key, _ = generate_node_keys(tmp_path / "keys")

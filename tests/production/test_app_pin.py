@@ -14,7 +14,7 @@ import pytest
 from flwr.cli.build import build_fab_from_disk
 
 from clients.supernode_guard import INSTALLED_RULE, check_accepted, refusal
-from federation.flower_processes import write_app_dir
+from deploy.flower_processes import write_app_dir
 
 
 def cesagram_fab(tmp_path: Path, *, clientapp: str = "clients.app:app") -> bytes:

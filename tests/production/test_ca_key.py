@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from cesagram.cli import main
-from federation.pki import CA_PRIVATE_DIR, generate_pilot_certificates
+from deploy.pki import CA_PRIVATE_DIR, generate_pilot_certificates
 
 
 def test_ca_key_is_kept_apart_from_what_the_superlink_reads(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from cesagram.cli import main as cesagram
-from federation.flower_processes import FlowerProcess, descendants, flower_env, free_port, process_name, wait_https_ready
-from federation.pki import generate_node_keys
+from deploy.flower_processes import FlowerProcess, descendants, flower_env, free_port, process_name, wait_https_ready
+from deploy.pki import generate_node_keys
 from tests.processes import kill_all, left_after
 
 pytestmark = pytest.mark.slow

@@ -27,8 +27,8 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.app.metadata import Metadata
 
 from federation.data.synthetic import SynthSettings, generate_federation
-from federation.pki import generate_node_keys
-from federation.flower_processes import FlowerProcess, flower_bin, flower_env, free_port, wait_https_ready
+from deploy.pki import generate_node_keys
+from deploy.flower_processes import FlowerProcess, flower_bin, flower_env, free_port, wait_https_ready
 from federation.privacy.ledger import PrivacyLedger
 from federation.privacy.node_policy import NodePolicy, secret_path_for
 
@@ -483,7 +483,7 @@ def _ledgers(federation: Federation, names: list[str]) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def strict_node_key(federation: Federation) -> Iterator[Path]:
     """The strict node's key, registered once for the module and unregistered at its end."""
-    from federation.flower_processes import write_connection
+    from deploy.flower_processes import write_connection
 
     key_dir = federation.root / "keys" / STRICT
     generate_node_keys(key_dir)
@@ -552,7 +552,7 @@ def test_an_app_the_nodes_did_not_accept_is_refused_before_any_of_its_code_runs(
     federation: Federation, strict_node_key: Path
 ) -> None:
     """Submitted straight to the SuperLink with ``flwr run``: an app that ships its own ClientApp code."""
-    from federation.flower_processes import write_app_dir, write_connection
+    from deploy.flower_processes import write_app_dir, write_connection
 
     names = ["node-0", "node-1", "node-2", STRICT]
     node = _start_strict_node(federation, strict_node_key, "--accept-app", "0" * 64)  # pins an app that never comes

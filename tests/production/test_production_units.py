@@ -24,10 +24,10 @@ from flwr.serverapp.strategy import FedAdam, FedAvg
 
 from clients.node_cli import explain_supernode_exit, node_config_string
 from federation.errors import CheckpointError, ConfigError, DeploymentError
-from federation.flower_processes import parse_address, probe_tls, write_app_dir, write_connection
+from deploy.flower_processes import parse_address, probe_tls, write_app_dir, write_connection
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord
-from federation.pki import (
+from deploy.pki import (
     check_ca_certificate,
     check_node_private_key,
     check_node_public_key,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ConfigError, RuntimeFailure
-from federation.flower_processes import descendants, free_port, process_name
+from deploy.flower_processes import descendants, free_port, process_name
 from simulations.compose import compose
 from simulations.flower_runtime import RuntimeSettings, StartupStep, watch_startup
 from simulations.settings import runtime_settings
@@ -117,7 +117,7 @@ def test_children_die_with_their_sigkilled_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import subprocess, sys, time
-        from federation.flower_processes import die_with_parent
+        from deploy.flower_processes import die_with_parent
         child = subprocess.Popen(["sleep", "120"], start_new_session=True, preexec_fn=die_with_parent())
         print(child.pid, flush=True)
         guard = [sys.executable, "-m", "simulations.tree_guard", sys.executable, "-c", {grandchild!r}]
