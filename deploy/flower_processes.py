@@ -226,6 +226,15 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not); read from ``/proc``."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def process_name(pid: int) -> str:
     """The kernel's name of process ``pid`` (``/proc/PID/comm``, e.g. ``raylet``); empty if gone."""
     try:

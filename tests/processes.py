@@ -5,16 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
+from deploy.flower_processes import alive
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+__all__ = ["alive", "kill_all", "left_after"]
 
 
 def left_after(pids: dict[int, str], *, timeout_s: float) -> dict[int, str]:

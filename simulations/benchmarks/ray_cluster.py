@@ -28,16 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy.flower_processes import FlowerProcess, descendants, flower_bin, free_port, process_name
+from deploy.flower_processes import FlowerProcess, alive, descendants, flower_bin, free_port, process_name
 
 GRANULARITY = 7
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def start_head(folder: Path, env: dict[str, str], *, timeout_s: float = 120.0) -> tuple[FlowerProcess, int]:
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         head.stop(grace_s=10)
         stop_s = time.perf_counter() - started
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    left = {pid: name for pid, name in ray_pids.items() if _alive(pid)}
+    left = {pid: name for pid, name in ray_pids.items() if alive(pid)}
     if left:
         problems.append(f"Ray processes left after stopping the head: {left}")
     print(f"ray head start: {head_s:.1f} s; cesagram simulate on the cluster: {run_s:.1f} s; head stop: {stop_s:.1f} s")
