@@ -80,6 +80,11 @@ def record_to_arrays(record: ArrayRecord) -> list[np.ndarray]:
     return record.to_numpy_ndarrays()
 
 
+def l2_norm(arrays: Sequence[np.ndarray]) -> float:
+    """L2 norm of ``arrays`` taken as one vector, in float64 (a node's update: its arrays minus the global ones)."""
+    return float(np.sqrt(sum(float(np.sum(np.square(np.asarray(a, dtype=np.float64)))) for a in arrays)))
+
+
 def message_bytes(message: object) -> int:
     """Bytes of a message's records (weights, metrics, configs) as Flower counts them."""
     content = getattr(message, "content", None)

@@ -35,7 +35,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
 
-from federation.wire import record_to_arrays
+from federation.wire import l2_norm, record_to_arrays
 
 __all__ = ["CentralDP", "central_epsilon"]
 
@@ -132,7 +132,7 @@ class CentralDP(DifferentialPrivacyClientSideFixedClipping):
                 continue
             for record in reply.content.array_records.values():
                 update = [np.asarray(a, dtype=np.float64) - b for a, b in zip(record_to_arrays(record), current, strict=True)]
-                norm = float(np.sqrt(sum(float(np.sum(u * u)) for u in update)))
+                norm = l2_norm(update)
                 scale = min(1.0, self.clipping_norm / norm) if norm > 0 else 1.0  # the node clipped; this is a guard
                 for index, step in enumerate(update):
                     total[index] += step * scale

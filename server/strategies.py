@@ -25,7 +25,7 @@ from flwr.serverapp.strategy import (
 )
 
 from federation.runconfig import CENTRAL_DP_STRATEGIES, RunSettings
-from federation.wire import record_to_arrays
+from federation.wire import l2_norm, record_to_arrays
 from server.central_dp import CentralDP
 
 
@@ -60,8 +60,8 @@ class NormBoundedFedAvg(DifferentialPrivacyServerSideFixedClipping):
             norms = []
             for reply in replies:
                 for record in reply.content.array_records.values():
-                    arrays = record_to_arrays(record)
-                    norms.append(float(np.sqrt(sum(np.sum((a - c) ** 2) for a, c in zip(arrays, current, strict=True)))))
+                    update = [a - c for a, c in zip(record_to_arrays(record), current, strict=True)]
+                    norms.append(l2_norm(update))
             self.clipping_norm = max(float(np.median(norms)), 1e-12)
         return super().aggregate_train(server_round, replies)
 
