@@ -158,8 +158,9 @@ def _usable(conversation: Conversation) -> bool:
 
 
 def _part(conversations: Iterable[Conversation] | None, part: Part) -> list[Conversation]:
-    source = load_chitchat(part) if conversations is None else conversations
-    return [c for c in source if part_of(chitchat_key(c)) == part and _usable(c)]
+    if conversations is None:
+        return [c for c in load_chitchat(part) if _usable(c)]  # already this part only
+    return [c for c in conversations if part_of(chitchat_key(c)) == part and _usable(c)]
 
 
 def real_negative_set(conversations: Iterable[Conversation] | None = None) -> list[Conversation]:
