@@ -275,6 +275,11 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+#: The most audit canaries a node mixes into its DP-SGD: a run asking for millions would turn
+#: each step's extra coordinates into a memory exhaustion on the node's machine.
+MAX_AUDIT_CANARIES = 100_000
+
+
 def check_request(policy: NodePolicy, run: RunSettings) -> None:
     """Raise :class:`PolicyDeclined` if the run asks for what the node does not agree to.
 
@@ -291,6 +296,11 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
         raise PolicyDeclined(
             f"the run asks privacy.audit={run.privacy.audit}; this node runs audits "
             f"{', '.join(policy.accept_audit)} only (accept-audit)"
+        )
+    if run.privacy.audit != "off" and run.privacy.audit_canaries > MAX_AUDIT_CANARIES:
+        raise PolicyDeclined(
+            f"the run asks privacy.audit_canaries={run.privacy.audit_canaries}; this node mixes in at most "
+            f"{MAX_AUDIT_CANARIES:,} canaries (each adds a coordinate to every DP-SGD step)"
         )
     if run.rounds > policy.max_rounds:
         raise PolicyDeclined(

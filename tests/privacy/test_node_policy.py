@@ -406,6 +406,14 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
     assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
 
 
+def test_a_run_asking_millions_of_audit_canaries_is_declined(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n")
+    before = node.ledger_bytes()
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=5_000_000))
+    assert_declined(train_handler(message("train"), context(node, flat)), "audit_canaries=5000000", "at most 100,000")
+    assert node.ledger_bytes() == before
+
+
 def test_accept_audit_flag_reaches_the_node_config() -> None:
     import argparse
 
