@@ -69,7 +69,7 @@ def keygen_command(args: argparse.Namespace) -> int:
 # -- check -------------------------------------------------------------------------------------
 def _planned_spend(args: argparse.Namespace, conversations: int, train_count: int) -> list[str]:
     """What a run of ``args.rounds`` rounds would cost this node, as lines for the operator."""
-    settings = TrainSettings(local_epochs=float(args.epochs), batch_size=int(args.batch_size), learning_rate=1e-3)
+    settings = TrainSettings(local_epochs=float(args.epochs), batch_size=int(args.batch_size))
     steps = steps_per_call(settings, num_examples=train_count)
     sample_rate = min(settings.batch_size, train_count) / train_count
     history: list[tuple[float, float, int]] = []
@@ -106,19 +106,16 @@ def _planned_spend(args: argparse.Namespace, conversations: int, train_count: in
 
 
 def _conf_defaults() -> dict[str, float]:
-    """The run settings a coordinator gets by default (conf/config.yaml, conf/privacy/dp_sgd.yaml)."""
-    import conf
-    from omegaconf import OmegaConf
+    """The run settings a coordinator's ``cesagram server run`` gets by default (composed from ``conf/``)."""
+    from conf.settings import default_settings
 
-    root = Path(conf.__file__).resolve().parent
-    config = OmegaConf.load(root / "config.yaml")
-    privacy = OmegaConf.load(root / "privacy" / "dp_sgd.yaml")
+    run = default_settings()
     return {
-        "rounds": int(config.rounds),
-        "epsilon": float(privacy.epsilon),
-        "batch_size": int(config.train.batch_size),
-        "epochs": float(config.train.local_epochs),
-        "validation_fraction": float(config.evaluation.validation_fraction),
+        "rounds": run.rounds,
+        "epsilon": run.privacy.epsilon,
+        "batch_size": run.train.batch_size,
+        "epochs": run.train.local_epochs,
+        "validation_fraction": run.evaluation.validation_fraction,
     }
 
 

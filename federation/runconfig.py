@@ -65,19 +65,23 @@ class PrivacySettings:
     ``audit``: ``off`` or ``white`` (:mod:`federation.privacy.audit`): each node mixes
     ``audit_canaries`` gradient canaries into its DP-SGD and reports the one-run lower
     bound on its epsilon; with ``mode=none`` it is the audit's control (DP-SGD's sampling
-    and clipping without noise). A node's own policy must accept it.
+    and clipping without noise). A node's own policy must accept it. Unset (None), it is
+    ``white`` under ``mode=record`` and ``off`` otherwise, as ``conf/privacy/*.yaml`` state.
+
+    The defaults are ``privacy=dp_sgd``, the config's default (the Hydra schema of the
+    ``privacy`` group takes its keys and defaults from here).
     """
 
     mode: str = "record"
     epsilon: float = 8.0
     delta: float = 1e-5
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 0.5
     sample_rate: float | None = None
     cap: float | None = None
     noise_multiplier: float = 1.0
     clipping_norm: float = 1.0
     accountant: str = "rdp"
-    audit: str = "off"
+    audit: str | None = None
     audit_canaries: int = 1000
 
     @property
@@ -90,6 +94,8 @@ class PrivacySettings:
         _check_choice("privacy.accountant", self.accountant, ACCOUNTANTS)
         if self.audit is False:  # YAML 1.1 reads an unquoted off as false
             object.__setattr__(self, "audit", "off")
+        if self.audit is None:  # the default: audit DP-SGD, nothing else (central DP has no canaries to hold)
+            object.__setattr__(self, "audit", "white" if self.mode == "record" else "off")
         _check_choice("privacy.audit", self.audit, AUDIT_KINDS)
         if isinstance(self.audit_canaries, bool) or not isinstance(self.audit_canaries, int) or self.audit_canaries < 2:
             raise ConfigError(f"privacy.audit_canaries={self.audit_canaries!r} must be an integer >= 2")
@@ -180,10 +186,8 @@ class RunSettings:
     cache_dir: str = ""
     min_nodes: int = 0  # 0 = every node
     timeout_s: float = 3600.0
-    model: ModelSpec = field(default_factory=lambda: ModelSpec(name="minilm", hidden=128, window=3, dropout=0.1))
-    train: TrainSettings = field(
-        default_factory=lambda: TrainSettings(local_epochs=1.0, batch_size=32, learning_rate=3e-3)
-    )
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSettings = field(default_factory=TrainSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)

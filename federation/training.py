@@ -100,14 +100,18 @@ class TrainSettings:
     seed
         Seeds window positions, dropout and (without DP) batch order. Never the DP
         sampling or noise, which are drawn from fresh OS entropy.
+
+    The defaults are the ``train`` section of ``cesagram simulate``'s config (the Hydra
+    schema takes them from here): SGD with momentum on clipped gradients, chosen on the
+    nodes' validation F0.5 (Adam turns DP noise in idle coordinates into full-size steps).
     """
 
-    local_epochs: float
-    batch_size: int
-    learning_rate: float
+    local_epochs: float = 4.0
+    batch_size: int = 64
+    learning_rate: float = 5.0
     weight_decay: float = 0.0
-    optimizer: OptimizerName = "adam"
-    momentum: float = 0.0
+    optimizer: OptimizerName = "sgd"
+    momentum: float = 0.9
     proximal_mu: float = 0.0
     train_window: int = 50
     seed: int = 0

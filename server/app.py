@@ -9,7 +9,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.errors import CesagramError
 from federation.runconfig import RunSettings
-from server.production import DeploymentSettings
+from deploy.settings import DeploymentSettings
 from server.run import run_federation
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,11 @@ from deploy.flower_processes import (
     write_app_dir,
     write_connection,
 )
+from deploy.settings import DEPLOYMENT_PREFIX, DeploymentSettings
 from federation.io import atomic_write_json
 from federation.progress import ProgressPrinter
-from federation.runconfig import RunSettings, Scalar, flatten, unflatten
+from federation.runconfig import RunSettings
+from conf.settings import build, compose, plain, settings_from_config
 from server.secagg import SecAggSettings, check_secagg_compatible
 
 __all__ = [
@@ -52,101 +53,38 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT_PREFIX = "deployment."
 RUN_FILE = "run.json"
-GROUPS = ("data", "model", "privacy", "strategy", "federation", "attack", "experiment")
 _NO_ATTACKS = (
     "attack={kind} simulates misbehaving nodes in `cesagram simulate` only; a real node's "
     "behaviour is set by its own operator, never by the coordinator's run"
 )
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
-    """The production part of a run's settings (flat keys ``deployment.*`` in the run config).
-
-    Notes
-    -----
-    ``tls`` is true only when ``cesagram server run`` verified the SuperLink's certificate
-    against ``root_certificates`` before submitting; ``node_authentication`` states that the
-    SuperLink was started by ``cesagram server start`` (which always enables SuperNode
-    authentication). Both are written into the report's protections.
-    """
-
-    superlink: str
-    root_certificates: str
-    tls: bool = True
-    node_authentication: bool = True
-    wait_for_nodes_s: float = 600.0
-    resume: bool = False
-    secagg: SecAggSettings = field(default_factory=SecAggSettings)
-
-    def __post_init__(self) -> None:
-        if self.wait_for_nodes_s <= 0:
-            raise ConfigError(f"federation.wait_for_nodes_s={self.wait_for_nodes_s!r} must be > 0 (seconds)")
-
-    def to_flat(self) -> dict[str, Scalar]:
-        return flatten(self, DEPLOYMENT_PREFIX)
-
-    @classmethod
-    def from_run_config(cls, flat: Mapping[str, Any]) -> DeploymentSettings | None:
-        """The deployment settings of a production run; None for a simulated run."""
-        if f"{DEPLOYMENT_PREFIX}superlink" not in flat:
-            return None
-        return unflatten(cls, flat, DEPLOYMENT_PREFIX)
-
-
 # -- composition -------------------------------------------------------------------------------
-def _conf_dir() -> Path:
-    import conf
-
-    return Path(conf.__file__).resolve().parent
-
-
-def _check_group_overrides(overrides: Sequence[str]) -> None:
+def compose_production(overrides: Sequence[str]) -> Any:
+    """The root config with ``federation=production`` and ``overrides`` (Hydra's run dir resolved)."""
+    overrides = list(overrides)
+    if not any(o.lstrip("+~").startswith("federation=") for o in overrides):
+        overrides.insert(0, "federation=production")
     for override in overrides:
         key, sep, value = override.lstrip("+~").partition("=")
         if sep and key == "attack" and value not in ("none", "null", ""):
             raise ConfigError(_NO_ATTACKS.format(kind=value))
-        if sep and key in GROUPS and value not in ("null", ""):
-            options = sorted(p.stem for p in (_conf_dir() / key).glob("*.yaml"))
-            if value not in options:
-                raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(options)}")
-
-
-def compose_production(overrides: Sequence[str]) -> Any:
-    """The root config with ``federation=production`` and ``overrides`` (Hydra's run dir resolved)."""
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-
-    overrides = list(overrides)
-    if not any(o.lstrip("+~").startswith("federation=") for o in overrides):
-        overrides.insert(0, "federation=production")
-    _check_group_overrides(overrides)
     try:
-        with initialize_config_module(config_module="conf", version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    except HydraException as error:
-        raise ConfigError(str(error).splitlines()[0]) from None
-    if cfg.federation.get("kind") != "production":
+        cfg = compose(overrides, return_hydra_config=True)
+    except ConfigError as error:
+        if "not in 'ProductionFederationConfig'" not in str(error):
+            raise
         raise ConfigError(
-            f"federation={cfg.federation.get('kind')!r} is not a production federation; "
+            f"{error}; that key sets up simulated federations (`cesagram simulate`) only: a real node's own "
+            "operator sets its policy (`cesagram node start`)"
+        ) from None
+    if cfg.federation.kind != "production":
+        raise ConfigError(
+            f"federation={cfg.federation.kind!r} is not a production federation; "
             "`cesagram server run` needs federation=production (`cesagram simulate` runs simulations)"
         )
     return cfg
-
-
-def _plain(node: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True)
-
-
-def _build(cls: type, section: str, values: Mapping[str, Any]) -> Any:
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ConfigError(f"{section}: {error}".replace("__init__() ", "")) from None
 
 
 def _required_path(value: Any, key: str) -> Path:
@@ -155,82 +93,33 @@ def _required_path(value: Any, key: str) -> Path:
     return Path(str(value)).expanduser().resolve()
 
 
-def new_run_id() -> str:
-    """A run id that sorts by time and never repeats (ledgers key their noise plans by it)."""
-    import secrets
-
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
 def production_settings(cfg: Any, *, run_dir: Path) -> tuple[RunSettings, DeploymentSettings]:
     """Validate the composed config; return the run's settings and its deployment settings.
 
     Notes
     -----
-    Nothing here concerns a node's privacy cap, data or ledger: each node takes those from
-    its own ``--node-config`` and the run config cannot override them. ``privacy.epsilon``
-    is what this run asks each node to spend at most; a node spends less when its own cap
-    leaves less.
+    The run settings are :func:`conf.settings.settings_from_config`'s, as for a simulation;
+    nothing there concerns a node's privacy cap, data or ledger (each node takes those from
+    its own ``--node-config``). Here: no simulated attack, and the deployment (SuperLink, CA, SecAgg+).
     """
-    from hydra.utils import instantiate
-
-    from federation.models.spec import ModelSpec
-    from federation.runconfig import EvaluationSettings, PrivacySettings, StrategySettings
-    from federation.training import TrainSettings
-
-    federation = cfg.federation
-    if cfg.get("attack") is not None and cfg.attack.get("kind", "none") != "none":
+    if cfg.attack.kind != "none":
         raise ConfigError(_NO_ATTACKS.format(kind=cfg.attack.kind))
-    try:
-        model = instantiate(cfg.model)
-    except Exception as error:  # noqa: BLE001 - Hydra wraps the dataclass's ConfigError
-        cause = error.__cause__ if isinstance(error.__cause__, ConfigError) else error
-        raise ConfigError(f"model: {cause}") from None
-    if not isinstance(model, ModelSpec):
-        raise ConfigError("model: _target_ must be federation.models.spec.ModelSpec")
-    nodes = federation.get("nodes")
-    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
-        raise ConfigError(f"federation.nodes={nodes!r} must be the number of nodes expected (an integer >= 1)")
-    min_nodes = federation.get("min_nodes")
-    test_path = federation.get("test_path")
-    if test_path and not Path(str(test_path)).expanduser().is_file():
-        raise ConfigError(
-            f"federation.test_path={test_path!r} is not a file; give the coordinator's labelled test set or null"
-        )
-    privacy_values = {k: v for k, v in _plain(cfg.privacy).items() if k not in ("ledger_dir", "cap")}
-    run = RunSettings(
-        run_id=new_run_id(),
-        run_dir=str(run_dir),
-        rounds=int(cfg.rounds),
-        nodes=int(nodes),
-        seed=int(cfg.seed),
-        mode="federated",
-        test_path=str(_required_path(test_path, "federation.test_path")) if test_path else "",
-        cache_dir=str(cfg.cache_dir or ""),
-        min_nodes=int(min_nodes) if min_nodes is not None else 0,
-        timeout_s=float(cfg.timeout_s),
-        model=model,
-        train=_build(TrainSettings, "train", {**_plain(cfg.train), "seed": int(cfg.seed)}),
-        privacy=_build(PrivacySettings, "privacy", privacy_values),
-        strategy=_build(StrategySettings, "strategy", _plain(cfg.strategy)),
-        evaluation=_build(EvaluationSettings, "evaluation", _plain(cfg.evaluation)),
-    )
-    if str(cfg.mode) != "federated":
-        raise ConfigError(f"mode={cfg.mode!r}: production runs are federated; baselines run with `cesagram simulate`")
-    secagg = _build(SecAggSettings, "federation.secagg", _plain(federation.secagg))
+    run = settings_from_config(cfg, run_dir=run_dir)
+    federation = plain(cfg.federation)
+    secagg = build(SecAggSettings, "federation.secagg", federation["secagg"])
     if secagg.enabled:
         check_secagg_compatible(
             strategy=run.strategy.name, privacy_mode=run.privacy.mode, required_nodes=run.required_nodes
         )
-    superlink = str(federation.get("superlink") or "")
+    superlink = str(federation["superlink"] or "")
     parse_address(superlink, what="federation.superlink")
-    ca = _required_path(federation.get("root_certificates"), "federation.root_certificates")
+    ca = _required_path(federation["root_certificates"], "federation.root_certificates")
     deployment = DeploymentSettings(
         superlink=superlink,
         root_certificates=str(ca),
         tls=True,
-        node_authentication=bool(federation.get("node_authentication", True)),
-        wait_for_nodes_s=float(federation.wait_for_nodes_s),
+        node_authentication=federation["node_authentication"],
+        wait_for_nodes_s=federation["wait_for_nodes_s"],
         secagg=secagg,
     )
     return run, deployment
@@ -243,7 +132,7 @@ def save_run_files(run_dir: Path, *, cfg: Any | None, run: RunSettings, deployme
     if cfg is not None:
         from omegaconf import OmegaConf
 
-        config = _plain(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]))
+        config = plain(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]))
         atomic_write_json(run_dir / "config.json", config)
     atomic_write_json(run_dir / RUN_FILE, {**run.to_flat(), **deployment.to_flat()})
 

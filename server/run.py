@@ -26,7 +26,7 @@ from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.checkpoint import load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
 from server.evaluation import merge_early_counts
-from server.production import DeploymentSettings
+from deploy.settings import DeploymentSettings
 from server.recorder import RunRecorder
 from server.rounds import RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
 from server.secagg import SecAggTrainStep

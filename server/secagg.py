@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
@@ -30,6 +29,7 @@ from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 from flwr.serverapp import Grid
 
+from deploy.settings import SecAggSettings
 from federation.errors import ConfigError
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.rounds import TrainOutcome
@@ -41,44 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Aggregation rules SecAgg+ can serve: it yields the weighted mean of the updates only.
 SECAGG_STRATEGIES = ("fedavg", "fedprox")
-
-
-@dataclass(frozen=True)
-class SecAggSettings:
-    """SecAgg+ parameters (see ``flwr.server.workflow.SecAggPlusWorkflow``).
-
-    ``num_shares`` and ``reconstruction_threshold`` are fractions: of the nodes sampled in
-    a round, and of ``num_shares``. More shares tolerate more dropouts at more cost; a
-    higher threshold resists more colluding nodes but fewer dropouts. Each weight is
-    clipped to ``[-clipping_range, clipping_range]`` and quantized into
-    ``quantization_range`` levels before masking; ``max_weight`` bounds the examples a
-    node may weigh its update with.
-    """
-
-    enabled: bool = False
-    num_shares: float = 1.0
-    reconstruction_threshold: float = 0.67
-    clipping_range: float = 8.0
-    quantization_range: int = 4194304
-    max_weight: float = 1000.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.num_shares <= 1:
-            raise ConfigError(f"federation.secagg.num_shares={self.num_shares!r} must be a fraction in (0, 1]")
-        if not 0 < self.reconstruction_threshold <= 1:
-            raise ConfigError(
-                f"federation.secagg.reconstruction_threshold={self.reconstruction_threshold!r} must be in (0, 1]"
-            )
-        if self.clipping_range <= 0:
-            raise ConfigError(f"federation.secagg.clipping_range={self.clipping_range!r} must be > 0")
-        if self.quantization_range < 2 or self.quantization_range >= 2**32:
-            raise ConfigError(f"federation.secagg.quantization_range={self.quantization_range!r} must be in [2, 2**32)")
-        if self.max_weight <= 0:
-            raise ConfigError(f"federation.secagg.max_weight={self.max_weight!r} must be > 0")
-
-    def quantization_step(self) -> float:
-        """Width of one quantization level of a weight (the rounding error is at most this)."""
-        return 2.0 * self.clipping_range / self.quantization_range
 
 
 def check_secagg_compatible(*, strategy: str, privacy_mode: str, required_nodes: int) -> None:

@@ -37,7 +37,8 @@ from federation.training import evaluate
 from simulations.encoding import run_cache
 from simulations.prepare import prepare_data
 from simulations.progress import BarsFactory, no_bars
-from simulations.settings import plain, run_settings
+from conf.settings import plain
+from simulations.settings import run_settings
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
 from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes
 from simulations.progress import BarsFactory, no_bars
-from simulations.settings import attack_settings, plain, run_settings, runtime_settings
+from conf.settings import plain
+from simulations.settings import attack_settings, run_settings, runtime_settings
 
 
 def ensure_ledgers(settings: RunSettings) -> None:
@@ -53,7 +54,7 @@ def virtual_node_env(cfg: DictConfig, settings: RunSettings) -> dict[str, str]:
     The validation split keeps the simulation's seed and share (reproducible, and the same
     split the baselines use); the cache folder is the simulation's.
     """
-    values = dict(plain(cfg.federation.get("node_policy") or {}))
+    values = {key: value for key, value in plain(cfg.federation.node_policy).items() if value is not None}
     values.setdefault("validation_fraction", settings.evaluation.validation_fraction)
     if settings.cache_dir:
         values.setdefault("cache_dir", str(Path(settings.cache_dir).resolve()))

@@ -19,9 +19,7 @@ Nothing here may hang or leak:
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -32,103 +30,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import ConfigError, RuntimeFailure
+from federation.errors import RuntimeFailure
 from deploy.flower_processes import (
     descendants,
     die_with_parent,
     flower_bin,
     flower_env,
     free_port,
-    parse_address,
     process_name,
     stop_tree,
 )
+from deploy.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
 
 
 
-#: Ray's own word for "start a new local instance": with it ``ray.init()`` reads neither
-#: ``RAY_ADDRESS`` nor the ``ray_current_cluster`` file of Ray's temp folder.
-PRIVATE_RAY = "local"
-#: Ray's variable for a job's runtime environment, set by its job manager (``ray job submit``);
-#: the one way to hand the virtual nodes' environment to workers of a cluster we did not start.
-RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 #: Processes of a local Ray instance: one of them under the SuperLink means Ray has started.
 RAY_PROCESSES = frozenset({"raylet", "gcs_server"})
-
-
-@dataclass(frozen=True)
-class RuntimeSettings:
-    """Where the virtual nodes run, and how long each start-up step may take (``federation.*``).
-
-    Attributes
-    ----------
-    ray_address
-        ``HOST:PORT`` of a running Ray cluster's head (its GCS, ``ray start --head --port``);
-        None starts a private local Ray instance for the run, whatever cluster this machine
-        knows of.
-    superlink_s
-        Seconds for the local SuperLink to answer its health check.
-    ray_s
-        Seconds from the run's submission until the private Ray instance runs (Flower's
-        simulation process starting, the ServerApp importing, ``ray.init()``).
-    first_round_s
-        Seconds from then until the first round is recorded.
-    """
-
-    ray_address: str | None = None
-    superlink_s: float = 60.0
-    ray_s: float = 180.0
-    first_round_s: float = 1200.0
-
-    def __post_init__(self) -> None:
-        if self.ray_address is not None:
-            if "://" in self.ray_address:
-                raise ConfigError(
-                    f"federation.ray_address={self.ray_address!r}: give the head's HOST:PORT (its `ray start --head "
-                    "--port`), not a URL; Ray Client (ray://) is not supported"
-                )
-            parse_address(self.ray_address, what="federation.ray_address")
-        for name in ("superlink_s", "ray_s", "first_round_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"federation.startup.{name}={value!r} must be a number of seconds > 0")
-
-    @property
-    def private_ray(self) -> bool:
-        return self.ray_address is None
-
-    def ray_environment(self, node_env: Mapping[str, str]) -> dict[str, str]:
-        """What Flower's ``ray.init()`` must find in its environment.
-
-        Notes
-        -----
-        Workers of a private instance inherit the SuperLink's environment, ``node_env``
-        included. Workers of an existing cluster are started by its own raylets, so the
-        virtual nodes' environment (their policy, never the run config's) travels as the
-        job's runtime environment instead.
-        """
-        if self.ray_address is None:
-            return {"RAY_ADDRESS": PRIVATE_RAY}
-        job = {"runtime_env": {"env_vars": {k: str(v) for k, v in node_env.items() if k != "PYTHONPATH"}}}
-        return {"RAY_ADDRESS": self.ray_address, RAY_JOB_CONFIG_ENV: json.dumps(job)}
-
-    def check_cluster(self, timeout_s: float = 5.0) -> None:
-        """A one-line error now if ``ray_address`` does not answer, instead of a wait inside Ray."""
-        if self.ray_address is None:
-            return
-        host, port = parse_address(self.ray_address, what="federation.ray_address")
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return
-        except OSError as error:
-            reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
-            raise RuntimeFailure(
-                f"federation.ray_address={self.ray_address}: no Ray head answers there ({reason}); start one with "
-                f"`ray start --head --port={port}` or drop federation.ray_address for a private local Ray"
-            ) from None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from federation.errors import CesagramError
-from simulations.settings import check_group_overrides, hydra_overrides, node_kinds
+from conf.settings import check_overrides, hydra_overrides, node_kinds
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     """
     hydra_args = [a for a in args.hydra_args if a not in ("-v", "--verbose")]
     _VERBOSE[0] = bool(getattr(args, "verbose", False)) or len(hydra_args) != len(args.hydra_args)
-    overrides = [a for a in hydra_args if not a.startswith("-")]
-    check_group_overrides(overrides)
+    check_overrides(hydra_args)  # a bad option, key or type: one line here, not Hydra's report
     saved = sys.argv
     sys.argv = ["cesagram simulate", *hydra_overrides(hydra_args)]
     try:

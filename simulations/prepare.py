@@ -15,7 +15,7 @@ from federation.data.records import write_jsonl
 from federation.data.synthetic import SynthSettings, generate_federation
 from federation.errors import ConfigError, DataError
 from simulations.compose import compose
-from simulations.settings import node_kinds
+from conf.settings import node_kinds
 
 log = logging.getLogger(__name__)
 

@@ -48,12 +48,14 @@ class ModelSpec:
         Messages per scored window when scoring after each message.
     ngram_dim
         Hash buckets of the n-gram encoder.
+
+    The defaults are ``model=minilm``, the config's default (the Hydra schema takes them from here).
     """
 
-    name: ModelName
-    hidden: int
-    window: int
-    dropout: float
+    name: ModelName = "minilm"
+    hidden: int = 0
+    window: int = 3
+    dropout: float = 0.0
     max_messages: int = 150
     score_window: int = 50
     ngram_dim: int = 1024

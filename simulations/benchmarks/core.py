@@ -33,7 +33,8 @@ from federation.training import DPParams, TrainSettings, train
 from simulations.baselines import baseline_report
 from simulations.compose import compose
 from simulations.prepare import prepare_data
-from simulations.settings import plain, run_settings
+from conf.settings import plain
+from simulations.settings import run_settings
 
 
 def models_side_by_side(out: Path, overrides: list[str]) -> dict[str, dict[str, float]]:
@@ -84,7 +85,7 @@ def step_times(features, spec: ModelSpec, *, steps: int = 20) -> dict[str, float
     """Seconds per step of the default MiniLM head, DP-SGD against plain SGD, at batch 64."""
     head = build_head(spec, dim_in=features.embeddings.shape[1], seed=0)
     n = len(features)
-    settings = TrainSettings(local_epochs=steps * 64 / n, batch_size=64, learning_rate=1e-3)
+    settings = TrainSettings(local_epochs=steps * 64 / n, batch_size=64, learning_rate=1e-3, optimizer="adam")
     times = {}
     print(f"  head: {type(head).__name__}, {sum(p.numel() for p in head.parameters()):,} weights")
     for label, dp in (("plain", None), ("dp", DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5))):

@@ -35,7 +35,7 @@ from sklearn.metrics import average_precision_score
 from federation.data.chitchat import ID_PREFIX, load_chitchat
 from federation.data.synthetic import SynthSettings, generate_federation
 from federation.data.synthetic.background import EXCERPT
-from simulations.settings import node_kinds
+from conf.settings import node_kinds
 from simulations.compose import compose
 
 Keep = Callable[[dict, dict], bool]

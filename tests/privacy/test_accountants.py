@@ -149,7 +149,7 @@ def test_a_run_asking_another_accountant_does_not_change_an_existing_ledger(tmp_
     _spend(PrivacyLedger.create(path, node="node-0", cap=8.0, delta=DELTA))
     before = path.read_bytes()
     settings = RunSettings(run_id="r", run_dir=str(tmp_path), rounds=1, nodes=2, ledger_dir=str(ledger_dir),
-                           privacy=PrivacySettings(accountant="prv"))  # fmt: skip
+                           privacy=PrivacySettings(accountant="prv", max_grad_norm=1.0, audit="off"))  # fmt: skip
     ensure_ledgers(settings)
     assert path.read_bytes() == before  # kept by rdp: the run's prv only sets new ledgers
     assert PrivacyLedger.open(ledger_dir / "node-1.json").accountant == "prv"

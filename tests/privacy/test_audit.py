@@ -120,7 +120,7 @@ def _audit(*, noise: float, claimed_noise: float, canaries: int = 2000, seed: in
     """Train the tiny node with canaries; the audit's result against the claim for ``claimed_noise``."""
     torch.manual_seed(0)
     data = toy_features(50)
-    settings = TrainSettings(local_epochs=10, batch_size=5, learning_rate=0.1, optimizer="sgd", seed=1)
+    settings = TrainSettings(local_epochs=10, batch_size=5, learning_rate=0.1, optimizer="sgd", seed=1, momentum=0.0)
     state = _canaries(canaries, seed)
     control = noise == 0
     dp = DPParams(noise_multiplier=noise, max_grad_norm=1.0, delta=DELTA, noise_seed=seed, audit_control=control)
@@ -180,7 +180,7 @@ def test_canaries_need_dp_sgd() -> None:
         train(
             head=MessageScoreHead(dim_in=DIM),
             data=toy_features(8),
-            settings=TrainSettings(local_epochs=1, batch_size=4, learning_rate=0.1),
+            settings=TrainSettings(local_epochs=1, batch_size=4, learning_rate=0.1, optimizer="adam"),
             dp=None,
             canaries=np.ones(4, dtype=bool),
         )

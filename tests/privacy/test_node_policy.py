@@ -95,8 +95,8 @@ def run_config(**overrides) -> dict:
         rounds=2,
         nodes=1,
         model=SPEC,
-        train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5),
-        privacy=PrivacySettings(epsilon=2.0),
+        train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5, optimizer="adam"),
+        privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="off"),
     )
     values.update(overrides)
     return RunSettings(**values).to_flat()
@@ -155,7 +155,7 @@ def _check_against_allow_list(kind: str, reply: Message) -> set[tuple[str, str]]
 
 def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
     node = Node(tmp_path / "n")
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=100))
     train_reply = train_handler(message("train"), context(node, flat))
     seen_train = _check_against_allow_list("train", train_reply)
     eval_reply = evaluate_handler(message("evaluate", threshold=0.5), context(node, flat))
@@ -175,7 +175,7 @@ def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
 def test_a_node_whose_policy_refuses_audits_declines_an_audited_run(tmp_path: Path) -> None:
     node = Node(tmp_path / "n", policy=NodePolicy(accept_audit=("off",)))
     before = node.ledger_bytes()
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=100))
     assert_declined(train_handler(message("train"), context(node, flat)), "privacy.audit=white", "accept-audit")
     assert node.ledger_bytes() == before
     assert not (tmp_path / "n" / "ledger.json.audit.json").exists()
@@ -184,7 +184,7 @@ def test_a_node_whose_policy_refuses_audits_declines_an_audited_run(tmp_path: Pa
 def test_the_audit_keeps_its_canaries_across_rounds(tmp_path: Path) -> None:
     """Round 2 scores the same canaries as round 1, over the steps of both rounds (one file beside the ledger)."""
     node = Node(tmp_path / "n")
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=100))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=100))
     first = train_handler(message("train"), context(node, flat)).content[ConfigKeys.METRICS_RECORD]
     second_message = message("train")
     second_message.content[ConfigKeys.CONFIG_RECORD][ConfigKeys.SERVER_ROUND] = 2
@@ -246,7 +246,7 @@ def test_crafted_head_has_no_train_loss_to_read(tmp_path: Path) -> None:
 def test_run_without_record_dp_is_declined_and_ledger_untouched(tmp_path: Path, mode: str) -> None:
     node = Node(tmp_path / "n")
     before = node.ledger_bytes()
-    flat = run_config(privacy=PrivacySettings(mode=mode))
+    flat = run_config(privacy=PrivacySettings(mode=mode, max_grad_norm=1.0, audit="off"))
     reason = assert_declined(train_handler(message("train"), context(node, flat)), f"privacy={mode}", "accept-privacy")
     assert "record-level DP-SGD only" in reason
     assert_declined(evaluate_handler(message("evaluate"), context(node, flat)), f"privacy={mode}")
@@ -409,7 +409,7 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
 def test_a_run_asking_millions_of_audit_canaries_is_declined(tmp_path: Path) -> None:
     node = Node(tmp_path / "n")
     before = node.ledger_bytes()
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, audit="white", audit_canaries=5_000_000))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=5_000_000))
     assert_declined(train_handler(message("train"), context(node, flat)), "audit_canaries=5000000", "at most 100,000")
     assert node.ledger_bytes() == before
 
@@ -467,7 +467,7 @@ def test_a_noised_histogram_past_the_cap_is_not_sent(tmp_path: Path) -> None:
 def test_a_run_asking_the_prv_accountant_does_not_change_the_nodes_own(tmp_path: Path) -> None:
     """The node composes with its ledger's accountant; the run's privacy.accountant never reaches it."""
     node = Node(tmp_path / "n")
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, accountant="prv"))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, accountant="prv", max_grad_norm=1.0, audit="off"))
     reply = train_handler(message("train"), context(node, flat))
     assert not reply.has_error(), reply.error
     assert reply.content[ConfigKeys.NODE_RECORD][ConfigKeys.ACCOUNTANT] == "rdp"

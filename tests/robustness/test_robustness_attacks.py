@@ -19,7 +19,8 @@ from federation.errors import ConfigError
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from simulations.attacks import backdoor_poison, flip_labels, poison_federation, with_trigger, write_virtual_nodes
 from simulations.compose import compose
-from simulations.settings import attack_settings, group_options
+from conf.settings import group_options
+from simulations.settings import attack_settings
 
 GLOBAL = [np.ones((1, 4), dtype=np.float32), np.zeros(1, dtype=np.float32)]
 HONEST = [np.full((1, 4), 1.5, dtype=np.float32), np.full(1, 0.25, dtype=np.float32)]

@@ -47,7 +47,7 @@ def ngram_bundle(tmp_path_factory: pytest.TempPathFactory) -> BundleCase:
     result = train(
         head=head,
         data=features,
-        settings=TrainSettings(local_epochs=20, batch_size=16, learning_rate=0.5, seed=1),
+        settings=TrainSettings(local_epochs=20, batch_size=16, learning_rate=0.5, seed=1, optimizer="adam"),
         dp=None,
     )
     load_head_arrays(head, result.arrays)

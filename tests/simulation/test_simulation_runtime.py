@@ -45,8 +45,10 @@ def test_runtime_defaults_are_the_configs_and_bad_values_are_one_line() -> None:
         runtime_settings(compose(["federation.ray_address=head"]))
     with pytest.raises(ConfigError, match=r"not a URL; Ray Client \(ray://\) is not supported"):
         runtime_settings(compose(["federation.ray_address='ray://head:10001'"]))
-    with pytest.raises(ConfigError, match=r"federation.startup.ray_s=0 must be a number of seconds > 0"):
-        runtime_settings(compose(["federation.startup.ray_s=0"]))
+    with pytest.raises(ConfigError, match=r"federation.startup.ray_s=0.0 must be a number of seconds > 0"):
+        runtime_settings(compose(["federation.startup.ray_s=0"]))  # the schema's float: 0 is read as 0.0
+    with pytest.raises(ConfigError, match="Key 'typo_s' not in 'StartupConfig'"):
+        compose(["federation.startup.typo_s=3"])
     with pytest.raises(ConfigError, match="federation.startup"):
         runtime_settings(compose(["+federation.startup.typo_s=3"]))
 

@@ -20,8 +20,8 @@ SPEC = ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0, ngram_dim=DIM)
 def run(**privacy) -> RunSettings:
     return RunSettings(
         run_id="run-1", run_dir="/nonexistent", rounds=2, nodes=1, model=SPEC,
-        train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5),
-        privacy=PrivacySettings(**{"epsilon": 2.0, **privacy}),
+        train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5, optimizer="adam"),
+        privacy=PrivacySettings(**{"epsilon": 2.0, "max_grad_norm": 1.0, "audit": "off", **privacy}),
     )  # fmt: skip
 
 

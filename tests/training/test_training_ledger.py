@@ -23,7 +23,7 @@ from federation.training import TrainSettings, train_with_ledger
 
 DELTA = 1e-5
 DIM = 16
-SETTINGS = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=0)  # 4 steps at q = 0.25 on 64
+SETTINGS = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=0, optimizer="adam")  # 4 steps at q = 0.25 on 64
 
 
 def features(n=64, seed=0):
@@ -172,7 +172,7 @@ CHILD = textwrap.dedent(
     result = train_with_ledger(
         ledger_path=Path(sys.argv[1]), run_id="run-A", round=round_number, planned_rounds=5, run_epsilon=2.0,
         cap=8.0, delta=1e-5, head=head, data=data, dp_clip=1.0,
-        settings=TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=round_number))
+        settings=TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=round_number, optimizer="adam"))
     print(json.dumps({"epsilon": result.epsilon, "steps": result.steps, "noise": result.noise_multiplier,
                       "rate": result.sample_rate}))
     """

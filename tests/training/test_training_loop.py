@@ -43,14 +43,14 @@ def same_weights(first, second):
     return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
-SETTINGS = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=3)  # 4 steps on 64
+SETTINGS = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1e-2, seed=3, optimizer="adam")  # 4 steps on 64
 
 
 def test_non_dp_training_learns_a_separable_set_and_leaves_the_head_alone():
     data, head = toy_features(), attention_head()
     before = head_arrays(head)
     loss_before = evaluate(head=head, data=data, window=50).loss
-    settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3)
+    settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3, optimizer="adam")
     head.eval()  # the caller's mode: train() works on a copy and must not switch it
     result = train(head=head, data=data, settings=settings, dp=None)
     assert same_weights(head_arrays(head), before)  # the caller's head is untouched
@@ -91,7 +91,7 @@ def test_dp_learns_the_separable_set_with_little_noise():
     data, head = toy_features(), attention_head()
     loss_before = evaluate(head=head, data=data, window=50).loss
     dp = DPParams(noise_multiplier=0.5, max_grad_norm=1.0, delta=1e-5, noise_seed=11)
-    settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3)
+    settings = TrainSettings(local_epochs=8, batch_size=16, learning_rate=2e-2, seed=3, optimizer="adam")
     result = train(head=head, data=data, settings=settings, dp=dp)
     assert evaluate(head=loaded(head, result.arrays), data=data, window=50).loss < 0.3 * loss_before
 
@@ -105,7 +105,7 @@ def test_empty_poisson_batches_still_add_noise_and_count_as_steps(monkeypatch):
     data, head = toy_features(), NgramHead(dim_in=DIM, hidden=32)
     _force_batches(monkeypatch, [[]] * 4)
     dp = DPParams(noise_multiplier=2.0, max_grad_norm=0.5, delta=1e-5, noise_seed=5)
-    settings = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1.0, optimizer="sgd", seed=0)
+    settings = TrainSettings(local_epochs=1, batch_size=16, learning_rate=1.0, optimizer="sgd", seed=0, momentum=0.0)
     result = train(head=head, data=data, settings=settings, dp=dp)
     assert result.steps == 4 and np.isnan(result.train_loss)
     assert result.epsilon == pytest.approx(epsilon_of([(2.0, 0.25, 4)], delta=1e-5))
@@ -128,7 +128,7 @@ def test_real_poisson_sampling_with_many_empty_batches_runs(monkeypatch):
 
     monkeypatch.setattr(training, "_poisson_batches", recording_sampler)
     data = toy_features(n=8)
-    settings = TrainSettings(local_epochs=3, batch_size=1, learning_rate=1e-2, seed=0)  # q = 1/8: ~34% empty steps
+    settings = TrainSettings(local_epochs=3, batch_size=1, learning_rate=1e-2, seed=0, optimizer="adam")  # q = 1/8: ~34% empty steps
     dp = DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5, noise_seed=2)
     result = train(head=attention_head(), data=data, settings=settings, dp=dp)
     assert len(sizes) == result.steps == 24 and result.sample_rate == 0.125
@@ -142,7 +142,7 @@ def test_each_conversation_moves_the_model_by_at_most_the_clipping_norm(monkeypa
     _force_batches(monkeypatch, [[0, 1, 2, 5, 8]])
     clip = 0.01
     dp = DPParams(noise_multiplier=1e-9, max_grad_norm=clip, delta=1e-5, noise_seed=1)
-    settings = TrainSettings(local_epochs=0.25, batch_size=16, learning_rate=1.0, optimizer="sgd", seed=0)
+    settings = TrainSettings(local_epochs=0.25, batch_size=16, learning_rate=1.0, optimizer="sgd", seed=0, momentum=0.0)
     result = train(head=head, data=data, settings=settings, dp=dp)
     assert result.steps == 1
     moved = np.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(result.arrays, head_arrays(head))))
@@ -151,7 +151,7 @@ def test_each_conversation_moves_the_model_by_at_most_the_clipping_norm(monkeypa
 
 def test_fedprox_pulls_towards_the_global_weights_with_and_without_dp():
     data, head = toy_features(), NgramHead(dim_in=DIM, hidden=32)
-    settings = TrainSettings(local_epochs=2, batch_size=16, learning_rate=2e-2, seed=3)
+    settings = TrainSettings(local_epochs=2, batch_size=16, learning_rate=2e-2, seed=3, optimizer="adam")
     global_arrays = [a + 0.05 for a in head_arrays(head)]
 
     def distance(result):
@@ -170,7 +170,7 @@ def _fields(settings):
 def test_training_starts_from_the_global_arrays_when_given():
     data, head = toy_features(), attention_head()
     global_arrays = head_arrays(attention_head(seed=9))
-    settings = TrainSettings(local_epochs=0.25, batch_size=16, learning_rate=1e-9, optimizer="sgd", seed=0)
+    settings = TrainSettings(local_epochs=0.25, batch_size=16, learning_rate=1e-9, optimizer="sgd", seed=0, momentum=0.0)
     result = train(head=head, data=data, settings=settings, dp=None, global_arrays=global_arrays)
     assert all(np.allclose(a, g, atol=1e-6) for a, g in zip(result.arrays, global_arrays))
 
@@ -184,7 +184,7 @@ def test_non_dp_training_is_reproducible_from_its_seed():
 
 def test_batch_larger_than_the_node_caps_the_sample_rate_at_one():
     data = toy_features(n=10)
-    result = train(head=attention_head(), data=data, settings=TrainSettings(local_epochs=2, batch_size=64, learning_rate=1e-2),
+    result = train(head=attention_head(), data=data, settings=TrainSettings(local_epochs=2, batch_size=64, learning_rate=1e-2, optimizer="adam"),
                    dp=DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5))
     assert result.sample_rate == 1.0 and result.steps == 2
 
