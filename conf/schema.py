@@ -25,7 +25,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
-from deploy.settings import DeploymentSettings, RuntimeSettings
+from deploy.settings import DeploymentSettings, RuntimeSettings, SimulationResources
 from federation.attack import AttackSettings
 from federation.data.synthetic import SynthSettings
 from federation.models.spec import ModelSpec
@@ -157,8 +157,8 @@ class SimulationFederationConfig:
     min_nodes: Optional[int] = None
     size_skew: float = default_of(SynthSettings, "size_skew")
     label_skew: float = default_of(SynthSettings, "label_skew")
-    num_cpus: int = 1
-    num_gpus: float = 0.0
+    num_cpus: int = default_of(SimulationResources, "num_cpus")
+    num_gpus: float = default_of(SimulationResources, "num_gpus")
     ray_address: Optional[str] = default_of(RuntimeSettings, "ray_address")
     startup: StartupConfig = field(default_factory=StartupConfig)  # type: ignore[valid-type]
     ledger_dir: Optional[str] = None

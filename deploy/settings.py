@@ -18,7 +18,7 @@ from deploy.flower_processes import parse_address
 from federation.errors import ConfigError, RuntimeFailure
 from federation.runconfig import Scalar, flatten, unflatten
 
-__all__ = ["DEPLOYMENT_PREFIX", "DeploymentSettings", "PRIVATE_RAY", "RAY_JOB_CONFIG_ENV", "RuntimeSettings", "SecAggSettings"]
+__all__ = ["DEPLOYMENT_PREFIX", "DeploymentSettings", "PRIVATE_RAY", "RAY_JOB_CONFIG_ENV", "RuntimeSettings", "SecAggSettings", "SimulationResources"]
 
 DEPLOYMENT_PREFIX = "deployment."
 
@@ -100,6 +100,22 @@ class RuntimeSettings:
                 f"federation.ray_address={self.ray_address}: no Ray head answers there ({reason}); start one with "
                 f"`ray start --head --port={port}` or drop federation.ray_address for a private local Ray"
             ) from None
+
+
+@dataclass(frozen=True)
+class SimulationResources:
+    """Virtual nodes and what each may use."""
+
+    num_supernodes: int
+    num_cpus: int = 1
+    num_gpus: float = 0.0
+
+    def federation_config(self) -> str:
+        return (
+            f"num-supernodes={self.num_supernodes} "
+            f"client-resources-num-cpus={self.num_cpus} "
+            f"client-resources-num-gpus={self.num_gpus}"
+        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from federation.privacy.ledger import PrivacyLedger
 from federation.report import write_report
 from federation.runconfig import PrivacySettings, RunSettings
 from deploy.flower_processes import write_app_dir
-from simulations.flower_runtime import LocalSuperLink, SimulationResources
+from deploy.settings import SimulationResources
+from simulations.flower_runtime import LocalSuperLink
 from simulations.encoding import encode_ahead
 from simulations.prepare import prepare_data
 from simulations.attacks import attack_record, attack_success_rate, poison_federation, write_virtual_nodes

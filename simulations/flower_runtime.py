@@ -40,7 +40,7 @@ from deploy.flower_processes import (
     process_name,
     stop_tree,
 )
-from deploy.settings import RuntimeSettings
+from deploy.settings import RuntimeSettings, SimulationResources
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +100,6 @@ def _has_lines(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
-
-
-@dataclass(frozen=True)
-class SimulationResources:
-    """Virtual nodes and what each may use."""
-
-    num_supernodes: int
-    num_cpus: int = 1
-    num_gpus: float = 0.0
-
-    def federation_config(self) -> str:
-        return (
-            f"num-supernodes={self.num_supernodes} "
-            f"client-resources-num-cpus={self.num_cpus} "
-            f"client-resources-num-gpus={self.num_gpus}"
-        )
 
 
 class LocalSuperLink:

@@ -1,7 +1,8 @@
 """Dependencies point inward, and the core is a library.
 
 ``federation/`` imports none of the outer packages; ``deploy/`` (process and PKI helpers)
-imports only ``federation``; the outer packages import no each other. ``federation/``
+imports only ``federation``; ``conf/`` (the Hydra schema and the one mapping to the run
+settings) only ``federation`` and ``deploy``; the outer packages import no each other. ``federation/``
 parses no arguments, starts no process, handles no signal, composes no Hydra config and
 prints nothing.
 """
@@ -15,7 +16,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTER = ("clients", "server", "simulations")
-LAYERS = ("cesagram", "deploy", *OUTER)
+LAYERS = ("cesagram", "conf", "deploy", *OUTER)
+#: What each inner package may not import (an outer one may not import the other outer ones).
+INNER = {
+    "federation": set(LAYERS) - {"federation"},
+    "deploy": set(LAYERS) - {"deploy"},
+    "conf": {"cesagram", *OUTER},
+}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -29,9 +36,9 @@ def imported_packages(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["federation", "deploy", *OUTER])
+@pytest.mark.parametrize("package", [*INNER, *OUTER])
 def test_imports_point_inward(package: str) -> None:
-    forbidden = set(LAYERS) - {package} if package in ("federation", "deploy") else set(OUTER) - {package}
+    forbidden = INNER.get(package, set(OUTER) - {package})
     offenders = {
         str(path.relative_to(ROOT)): sorted(imported_packages(path) & forbidden)
         for path in (ROOT / package).rglob("*.py")
