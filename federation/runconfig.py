@@ -2,8 +2,9 @@
 
 Flower's run config holds flat scalars only. Hydra composes and type-checks outside the
 core (``conf/schema.py`` takes its keys and defaults from the dataclasses here, and
-``conf.settings.settings_from_config`` is the one mapping to :class:`RunSettings`); what crosses into Flower is :class:`RunSettings` flattened to dotted kebab-case
-keys (``train.batch-size``), and each app turns it back into the same typed object. This
+``conf.settings.settings_from_config`` is the one mapping to :class:`RunSettings`); what
+crosses into Flower is :class:`RunSettings` flattened to dotted kebab-case keys
+(``train.batch-size``), and each app turns it back into the same typed object. This
 module is the one place that spells out those keys.
 """
 
