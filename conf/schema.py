@@ -126,6 +126,10 @@ class JsonlDataConfig:
 
     kind: str = "jsonl"
     dir: str = MISSING
+    # The synthetic source's sizes, unused by this one: an experiment sized for synthetic
+    # data (``experiment=quick``) still composes with ``data=jsonl``.
+    conversations_per_node: Optional[int] = None
+    test_conversations: Optional[int] = None
 
 
 @dataclass
@@ -137,6 +141,8 @@ class Pan12DataConfig:
     train_predators: str = MISSING
     test_xml: str = MISSING
     test_predators: str = MISSING
+    conversations_per_node: Optional[int] = None  # unused, as for ``data=jsonl``
+    test_conversations: Optional[int] = None
 
 
 # -- federation: simulated or real -------------------------------------------------------------

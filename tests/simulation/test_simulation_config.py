@@ -55,6 +55,16 @@ def test_every_option_of_every_group_composes_and_instantiates(group: str, tmp_p
         assert RunSettings.from_flat(settings.to_flat()) == settings
 
 
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+@pytest.mark.parametrize("source", ["jsonl", "pan12"])
+def test_every_experiment_composes_with_every_data_source(experiment: str, source: str, tmp_path: Path) -> None:
+    """An experiment sized for synthetic data (``quick``: 80 conversations per node) still runs on a node's own files."""
+    if compose([f"experiment={experiment}"]).federation.kind == "production":
+        return
+    settings = instantiate([f"experiment={experiment}", f"data={source}", *REQUIRED[source]], tmp_path)
+    assert settings.rounds >= 1
+
+
 @pytest.mark.parametrize("option", group_options("experiment"))
 def test_every_experiment_composes_with_production_or_names_its_simulation_key(option: str, tmp_path: Path) -> None:
     """An experiment that sets up virtual nodes (their policy, their kinds) is refused by `server run`, by key."""
