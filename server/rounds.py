@@ -193,10 +193,12 @@ class CallbackList(RoundCallbacks):
 
 
 def every_node_declined(train: TrainRound, evaluate: EvaluateRound) -> bool:
-    """Whether the run should end: no update was accepted and every node sent to declined or failed, one at least declined.
+    """Whether the run should end after this round: no node's update was accepted, at least
+    one node declined, and the nodes that declined or failed are as many as were asked to train.
 
-    Counted per node and kind over training and evaluation, as the round's record names
-    them (a node that declined to train and failed to evaluate counts twice).
+    Counted per node and kind over training and evaluation, as the round's record lists
+    them (a node that declined to train and failed to evaluate counts twice); a node that
+    missed the round counts for neither, so a node that merely went offline ends nothing.
     """
     if train.accepted:
         return False
