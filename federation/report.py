@@ -187,7 +187,7 @@ def build_report(
         "mode": run.mode,
         "config": config,
         "settings": run.to_flat(),
-        "rounds": recorder.rounds,
+        "rounds": [record.to_dict() for record in recorder.rounds],
         "final": final,
         "federated_validation": federated_final,
         "privacy": privacy_section(run, recorder),

@@ -27,17 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flwr.app import ArrayRecord
 from flwr.serverapp.strategy import Strategy
 
 from federation.errors import CheckpointError
 from federation.histograms import ScoreHistogram
-from federation.history import NodeRecord
+from federation.history import NodeRecord, RoundRecord
 from federation.io import atomic_write_bytes, strict_json
+from federation.wire import record_to_arrays
+from server.evaluation import RoundEvaluation
 from server.recorder import RunRecorder
+from server.rounds import RoundCallbacks
 
 __all__ = [
     "CHECKPOINT_FILE",
     "Checkpoint",
+    "CheckpointEachRound",
     "CheckpointError",
     "load_checkpoint",
     "restore_recorder",
@@ -113,7 +118,7 @@ def recorder_state(recorder: RunRecorder) -> dict[str, Any]:
     """What the report is built from, as plain JSON data."""
     histogram = recorder.last_histogram
     return {
-        "rounds": recorder.rounds,
+        "rounds": [record.to_dict() for record in recorder.rounds],
         "nodes": {name: dataclasses.asdict(node) for name, node in recorder.nodes.items()},
         "communication": recorder.communication,
         "notes": recorder.notes,
@@ -134,7 +139,7 @@ def _node_record(data: dict[str, Any]) -> NodeRecord:
 def restore_recorder(recorder: RunRecorder, history: dict[str, Any]) -> None:
     """Load :func:`recorder_state` back into a fresh recorder (the run's report continues)."""
     try:
-        recorder.rounds = list(history["rounds"])
+        recorder.rounds = [RoundRecord.from_dict(record) for record in history["rounds"]]
         recorder.nodes = {name: _node_record(node) for name, node in history["nodes"].items()}
         recorder.communication = list(history["communication"])
         recorder.notes = list(history["notes"])
@@ -183,6 +188,26 @@ def save_checkpoint(
     atomic_write_bytes(path, buffer.getvalue())
     log.info("checkpoint of round %d written to %s", server_round, path)
     return path
+
+
+@dataclass(frozen=True)
+class CheckpointEachRound(RoundCallbacks):
+    """The round loop's callback that writes the checkpoint when a round ends (after the recorder closed it)."""
+
+    run_dir: Path
+    run_id: str
+    strategy: Strategy
+    recorder: RunRecorder
+
+    def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
+        save_checkpoint(
+            self.run_dir,
+            server_round=server_round,
+            run_id=self.run_id,
+            weights=record_to_arrays(arrays),
+            strategy=self.strategy,
+            recorder=self.recorder,
+        )
 
 
 def load_checkpoint(run_dir: Path) -> Checkpoint | None:

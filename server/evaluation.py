@@ -6,7 +6,8 @@ AUPRC and picks the F0.5-optimal threshold on the union of the nodes' validation
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from flwr.app import Message
@@ -67,3 +68,23 @@ def histogram_metrics(histogram: ScoreHistogram, *, beta: float = 0.5) -> dict[s
         "threshold": threshold,
         "conversations": int(histogram.counts_pos.sum() + histogram.counts_neg.sum()),
     }
+
+
+@dataclass(frozen=True)
+class RoundEvaluation:
+    """A round's evaluation over the nodes' validation splits, merged: what the round loop passes on.
+
+    ``metrics`` are :func:`histogram_metrics` of the merged ``histogram`` (empty when no
+    node sent one); ``loss`` is the validation loss averaged over conversations.
+    """
+
+    histogram: ScoreHistogram | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    loss: float | None = None
+
+
+def aggregate_evaluation(replies: Sequence[Message]) -> RoundEvaluation:
+    """Merge the nodes' successful evaluate replies: the one place the round's histograms are summed."""
+    histogram = merge_histograms(replies)
+    metrics = histogram_metrics(histogram) if histogram is not None else {}
+    return RoundEvaluation(histogram=histogram, metrics=metrics, loss=weighted_loss(replies))

@@ -1,26 +1,25 @@
 """What happened in a run, round by round, as the server saw it: the raw material of the report.
 
 Only aggregates arrive here: per-node counts, losses, epsilon spent, bytes moved, and the
-reasons a node declined or failed. The recorder also appends one line per round to
-``progress.jsonl`` so that whoever launched the run can print progress as it happens.
+reasons a node declined or failed. The recorder is the round loop's first callback: what
+comes after it (the progress line, the checkpoint) reads the history it keeps.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from flwr.app import Message
+from flwr.app import ArrayRecord, Message
 
 from federation.histograms import ScoreHistogram
-from federation.history import NodeRecord, RunHistory
+from federation.history import NodeRecord, RoundRecord, RunHistory
 from federation.wire import DECLINED, FAILED, ConfigKeys, message_bytes
+from server.evaluation import RoundEvaluation
+from server.rounds import EvaluateRound, RoundCallbacks, TrainRound
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +53,14 @@ def _audit_figures(server_round: int, metrics: Any) -> dict[str, Any]:
 
 
 @dataclass
-class RunRecorder(RunHistory):
-    """Collects rounds, nodes, privacy and communication from Flower replies."""
+class RunRecorder(RunHistory, RoundCallbacks):
+    """Collects rounds, nodes, privacy and communication from Flower replies (the round loop's callback)."""
 
-    progress_path: Path | None = None
     last_histogram: ScoreHistogram | None = None
     phase_seconds: dict[str, float] = field(default_factory=dict)
     _names: dict[int, str] = field(default_factory=dict)
     _round_started: float = 0.0
-    _current: dict[str, Any] = field(default_factory=dict)
+    _current: RoundRecord = field(default_factory=lambda: RoundRecord(round=0))
 
     # -- naming ---------------------------------------------------------------------------
     def _node(self, node_id: int, reply: Message | None = None) -> NodeRecord:
@@ -96,42 +94,28 @@ class RunRecorder(RunHistory):
             return self._node(node_id)
 
     # -- rounds ---------------------------------------------------------------------------
-    def start_round(self, server_round: int) -> None:
+    def on_round_start(self, server_round: int) -> None:
         self._round_started = time.perf_counter()
-        self._current = {
-            "round": server_round,
-            "participants": [],
-            "declined": {},
-            "failed": {},
-            "rejected": {},
-            "missed": [],
-        }
+        self._current = RoundRecord(round=server_round)
 
-    def on_train(
-        self,
-        server_round: int,
-        sent: Sequence[Message],
-        replies: Iterable[Message],
-        rejected: Mapping[int, str] | None = None,
-    ) -> list[Message]:
-        """Record train replies; return the successful ones for aggregation.
+    def on_train(self, server_round: int, train: TrainRound) -> None:
+        """Record train replies: who trained, missed, declined, failed or was rejected, and what it cost.
 
-        ``rejected`` (node id -> reason) are replies the update validation refused: they
-        are recorded as such (the node trained, and spent the privacy its ledger says, but
-        its update is not aggregated) and left out of what is returned.
+        A rejected reply (refused by update validation) is recorded as such: the node
+        trained, and spent the privacy its ledger says, but its update was not aggregated.
         """
-        replies = list(replies)
-        rejected = rejected or {}
-        answered = {reply.metadata.src_node_id for reply in replies}
-        for message in sent:
+        current = self._current
+        self.add_phase_seconds("training", train.seconds)
+        answered = {reply.metadata.src_node_id for reply in train.replies}
+        for message in train.sent:
             if message.metadata.dst_node_id not in answered:
                 node = self._node(message.metadata.dst_node_id)
                 node.missed.append(server_round)
-                self._current["missed"].append(node.name)
-        ok: list[Message] = []
+                current.missed.append(node.name)
         losses: list[tuple[float, int]] = []
-        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in sent}
-        for reply in replies:
+        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in train.sent}
+        rejected = train.rejected
+        for reply in train.replies:
             node_id = reply.metadata.src_node_id
             node = self._named(node_id, reply) if node_id in rejected else self._node(node_id, reply)
             received = 0
@@ -141,17 +125,17 @@ class RunRecorder(RunHistory):
                 node.epsilon = max(node.epsilon, _readable(reply, ConfigKeys.EPSILON) or 0.0)
                 node.steps += int(_readable(reply, ConfigKeys.STEPS) or 0)
                 node.rejected[server_round] = reason
-                self._current["rejected"][node.name] = reason
+                current.rejected[node.name] = reason
                 received = message_bytes(reply)
                 log.warning("round %d: rejected the update of %s: %s", server_round, node.name, reason)
             elif reply.has_error():
                 reason = reply.error.reason or f"error code {reply.error.code}"
                 if reply.error.code in DECLINED:
                     node.declined[server_round] = reason
-                    self._current["declined"][node.name] = reason
+                    current.declined[node.name] = reason
                 else:
                     node.failed[server_round] = reason
-                    self._current["failed"][node.name] = reason
+                    current.failed[node.name] = reason
                 log.warning("round %d: %s", server_round, reason)
             else:
                 metrics = reply.content[ConfigKeys.METRICS_RECORD]
@@ -164,9 +148,8 @@ class RunRecorder(RunHistory):
                     losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
                 if ConfigKeys.AUDIT_LOWER_BOUND in metrics:
                     node.audit = _audit_figures(server_round, metrics)
-                self._current["participants"].append(node.name)
+                current.participants.append(node.name)
                 received = message_bytes(reply)
-                ok.append(reply)
             self.communication.append(
                 {
                     "round": server_round,
@@ -177,20 +160,19 @@ class RunRecorder(RunHistory):
                 }
             )
         total = sum(n for _, n in losses)
-        self._current["train_loss"] = sum(l * n for l, n in losses) / total if total else None
-        return ok
+        current.train_loss = sum(l * n for l, n in losses) / total if total else None
 
-    def on_evaluate(self, server_round: int, sent: Sequence[Message], replies: Iterable[Message]) -> list[Message]:
-        """Record evaluate replies; return the successful ones."""
-        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in sent}
-        ok: list[Message] = []
-        for reply in replies:
+    def on_evaluate(self, server_round: int, evaluate: EvaluateRound) -> None:
+        """Record evaluate replies: evaluation time, bytes, and who declined or failed to evaluate."""
+        self.add_phase_seconds("evaluation", evaluate.seconds)
+        sent_bytes = {m.metadata.dst_node_id: message_bytes(m) for m in evaluate.sent}
+        for reply in evaluate.replies:
             node = self._node(reply.metadata.src_node_id, reply)
             if reply.has_error():
                 reason = reply.error.reason or f"error code {reply.error.code}"
-                kind = "declined" if reply.error.code in DECLINED else "failed"
-                getattr(node, kind).setdefault(server_round, reason)
-                self._current.setdefault(kind, {}).setdefault(node.name, reason)
+                declined = reply.error.code in DECLINED
+                (node.declined if declined else node.failed).setdefault(server_round, reason)
+                (self._current.declined if declined else self._current.failed).setdefault(node.name, reason)
                 continue
             node.eval_seconds += float(reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EVAL_SECONDS])
             self.communication.append(
@@ -202,31 +184,21 @@ class RunRecorder(RunHistory):
                     "received_bytes": message_bytes(reply),
                 }
             )
-            ok.append(reply)
-        return ok
 
-    def end_round(self, server_round: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Close the round: store its entry, append a progress line, return the entry."""
-        entry = dict(self._current)
-        entry["metrics"] = dict(metrics)
-        entry["metrics"]["epsilon"] = {name: node.epsilon for name, node in sorted(self.nodes.items())}
-        entry["seconds"] = time.perf_counter() - self._round_started
-        self.rounds.append(entry)
-        if self.progress_path is not None:
-            line = {
-                "round": server_round,
-                "train_loss": entry.get("train_loss"),
-                "f05": metrics.get("f05"),
-                "auprc": metrics.get("auprc"),
-                "max_epsilon": max((n.epsilon for n in self.nodes.values()), default=0.0),
-                "seconds": entry["seconds"],
-                "declined": sorted(entry["declined"]),
-                "failed": sorted(entry["failed"]),
-                "rejected": sorted(entry["rejected"]),
-            }
-            with open(self.progress_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(line) + "\n")
-        return entry
+    def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
+        """Close the round: its metrics, every node's epsilon so far and its duration go into its record."""
+        record = self._current
+        record.metrics = dict(evaluation.metrics)
+        record.eval_loss = evaluation.loss
+        record.epsilon = {name: node.epsilon for name, node in sorted(self.nodes.items())}
+        record.seconds = time.perf_counter() - self._round_started
+        if evaluation.histogram is not None:
+            self.last_histogram = evaluation.histogram
+        self.rounds.append(record)
+        self._current = RoundRecord(round=0)
+
+    def on_note(self, text: str) -> None:
+        self.note(text)
 
     def add_phase_seconds(self, phase: str, seconds: float) -> None:
         self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds

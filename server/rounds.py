@@ -2,17 +2,22 @@
 
 ``Strategy.start`` always begins at round 1, waits for nodes without a deadline and cannot
 stop early. This loop calls the same hooks (``configure_train``, ``aggregate_train``,
-``configure_evaluate``, ``aggregate_evaluate`` is replaced by histogram merging) and adds
-what a federation of organisations needs: a deadline on node availability, a start at any
-round (a resumed run), a clean end when no node may train any more, a callback after each
-round (checkpoints, progress), and an optional secure-aggregation training step.
+``configure_evaluate``; the evaluate replies are merged by
+:func:`server.evaluation.aggregate_evaluation`) and adds what a federation of organisations
+needs: a deadline on node availability, a start at any round (a resumed run), a clean end
+when no node may train any more, and an optional secure-aggregation training step.
+
+The loop itself reports nothing: what a round did goes to :class:`RoundCallbacks` (as
+pfl-research's training-process callbacks): the recorder (:mod:`server.recorder`), the
+progress line (:mod:`server.progress_file`) and the checkpoint (:mod:`server.checkpoint`).
+It decides alone when to stop (:func:`every_node_declined`), from the replies themselves.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flwr.app import ArrayRecord, ConfigRecord, Message
@@ -20,13 +25,12 @@ from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
+from federation.wire import DECLINED
 from server.central_dp import CentralDP
-from server.evaluation import histogram_metrics, merge_histograms, weighted_loss
-from server.recorder import RunRecorder
+from server.evaluation import RoundEvaluation, aggregate_evaluation
 
 log = logging.getLogger(__name__)
 
-RoundCallback = Callable[[int, ArrayRecord], None]
 #: Update validation: (global arrays sent, train replies) -> node id -> why its reply is refused.
 ReplyCheck = Callable[[ArrayRecord, list[Message]], dict[int, str]]
 
@@ -102,6 +106,110 @@ def answered_by_nodes(replies: Iterable[Message]) -> list[Message]:
     return kept
 
 
+@dataclass(frozen=True)
+class TrainRound:
+    """One round's training as the nodes answered it: what the callbacks are told.
+
+    ``replies`` are the nodes' own (the SuperLink's stand-ins for a node that never
+    answered are dropped); ``rejected`` (node id -> reason) are the replies update
+    validation refused; ``seconds`` is the training phase, aggregation included.
+    """
+
+    sent: list[Message]
+    replies: list[Message]
+    rejected: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> list[Message]:
+        """The replies that reach the strategy's aggregation: no error, not rejected."""
+        return [r for r in self.replies if not r.has_error() and r.metadata.src_node_id not in self.rejected]
+
+
+@dataclass(frozen=True)
+class EvaluateRound:
+    """One round's evaluation as the nodes answered it; with ``too_few_nodes`` nothing was sent."""
+
+    sent: list[Message]
+    replies: list[Message]
+    seconds: float = 0.0
+    too_few_nodes: bool = False
+
+    @property
+    def answered(self) -> list[Message]:
+        """The replies without an error: the ones merged into the round's metrics."""
+        return [r for r in self.replies if not r.has_error()]
+
+
+class RoundCallbacks:
+    """What the round loop tells the rest of a run; every hook does nothing unless overridden.
+
+    The hooks come in this order for each round: ``on_round_start``, ``on_train``,
+    ``on_evaluate``, ``on_round_end``; ``on_note`` whenever the loop has something a person
+    should read in the report (a stop, a skipped step, a central-DP decision).
+    """
+
+    def on_round_start(self, server_round: int) -> None:
+        """A round begins (enough nodes are online)."""
+
+    def on_train(self, server_round: int, train: TrainRound) -> None:
+        """The round's training ended (aggregated, when any node's update was accepted)."""
+
+    def on_evaluate(self, server_round: int, evaluate: EvaluateRound) -> None:
+        """The round's evaluation replies are in."""
+
+    def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
+        """The round is over: its merged evaluation and the global weights after it."""
+
+    def on_note(self, text: str) -> None:
+        """A note for the report."""
+
+
+@dataclass(frozen=True)
+class CallbackList(RoundCallbacks):
+    """Several callbacks, told in their order (a recorder before what reads its history)."""
+
+    callbacks: Sequence[RoundCallbacks] = ()
+
+    def on_round_start(self, server_round: int) -> None:
+        for callback in self.callbacks:
+            callback.on_round_start(server_round)
+
+    def on_train(self, server_round: int, train: TrainRound) -> None:
+        for callback in self.callbacks:
+            callback.on_train(server_round, train)
+
+    def on_evaluate(self, server_round: int, evaluate: EvaluateRound) -> None:
+        for callback in self.callbacks:
+            callback.on_evaluate(server_round, evaluate)
+
+    def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
+        for callback in self.callbacks:
+            callback.on_round_end(server_round, evaluation, arrays)
+
+    def on_note(self, text: str) -> None:
+        for callback in self.callbacks:
+            callback.on_note(text)
+
+
+def every_node_declined(train: TrainRound, evaluate: EvaluateRound) -> bool:
+    """Whether the run should end after this round: no node's update was accepted, at least
+    one node declined, and the nodes that declined or failed are as many as were asked to train.
+
+    Counted per node and kind over training and evaluation, as the round's record lists
+    them (a node that declined to train and failed to evaluate counts twice); a node that
+    missed the round counts for neither, so a node that merely went offline ends nothing.
+    """
+    if train.accepted:
+        return False
+    declined: set[int] = set()
+    failed: set[int] = set()
+    for reply in (*train.replies, *evaluate.replies):
+        if reply.has_error():
+            (declined if reply.error.code in DECLINED else failed).add(reply.metadata.src_node_id)
+    return bool(declined) and len(declined) + len(failed) >= len(train.sent)
+
+
 def _too_few_nodes(server_round: int, connected: int, plan: RoundPlan) -> str:
     return (
         f"round {server_round}: only {connected} of the {plan.required_nodes} required nodes were online within "
@@ -116,10 +224,9 @@ def run_rounds(
     strategy: Strategy,
     arrays: ArrayRecord,
     plan: RoundPlan,
-    recorder: RunRecorder,
+    callbacks: RoundCallbacks,
     train_config: ConfigRecord,
     evaluate_config: ConfigRecord,
-    on_round_end: RoundCallback | None = None,
     train_step: TrainStep | None = None,
     check_replies: ReplyCheck | None = None,
 ) -> ArrayRecord:
@@ -127,12 +234,11 @@ def run_rounds(
 
     Parameters
     ----------
+    callbacks
+        Told what each round did (:class:`RoundCallbacks`; several as a :class:`CallbackList`).
     train_step
         Replaces Flower's ``configure_train`` / ``send_and_receive`` / ``aggregate_train``
         for the training half of a round (secure aggregation); evaluation is unchanged.
-    on_round_end
-        Called with the round number and the global weights after each round is recorded
-        (the checkpoint).
     check_replies
         Update validation (:class:`server.validation.ReplyScreen`): the replies it refuses
         are recorded as rejected and never reach the strategy; the round goes on with the
@@ -142,62 +248,70 @@ def run_rounds(
     for server_round in range(plan.first_round, plan.last_round + 1):
         connected = wait_for_nodes(grid, awaited, plan.wait_for_nodes_s)
         if connected < plan.required_nodes:
-            recorder.note(_too_few_nodes(server_round, connected, plan))
+            callbacks.on_note(_too_few_nodes(server_round, connected, plan))
             break
         if connected < awaited:
             log.warning("round %d: %d of %d expected nodes online; going on with them", server_round, connected, awaited)
         awaited = plan.required_nodes  # later rounds do not wait for nodes that went away
-        recorder.start_round(server_round)
-        phase_started = time.perf_counter()
+        callbacks.on_round_start(server_round)
         config = ConfigRecord(dict(train_config))
-        if train_step is None:
-            sent = list(strategy.configure_train(server_round, arrays, config, grid))
-            replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
-            rejected = check_replies(arrays, replies) if check_replies is not None else {}
-            trained = recorder.on_train(server_round, sent, replies, rejected)
-            if trained:
-                new_arrays, _ = strategy.aggregate_train(server_round, trained)
-                if new_arrays is not None:
-                    arrays = new_arrays
-                if isinstance(strategy, CentralDP):
-                    for note in strategy.pop_notes():
-                        recorder.note(note)
-            else:
-                recorder.note(f"round {server_round}: no node trained; the global model is unchanged")
-        else:
-            outcome = train_step(server_round, arrays, config)
-            sent = outcome.sent
-            trained = recorder.on_train(server_round, sent, answered_by_nodes(outcome.replies))
-            for note in outcome.notes:
-                recorder.note(note)
-            if outcome.arrays is not None:
-                arrays = outcome.arrays
-
-        recorder.add_phase_seconds("training", time.perf_counter() - phase_started)
-        phase_started = time.perf_counter()
-        eval_replies: list[Message] = []
-        # Flower's configure_evaluate waits without a deadline for its minimum of nodes.
-        if wait_for_nodes(grid, plan.required_nodes, plan.wait_for_nodes_s) >= plan.required_nodes:
-            sent_eval = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(dict(evaluate_config)), grid))
-            eval_replies = recorder.on_evaluate(
-                server_round,
-                sent_eval,
-                answered_by_nodes(grid.send_and_receive(messages=sent_eval, timeout=plan.timeout_s)),
-            )
-        else:
-            recorder.note(f"round {server_round}: too few nodes online to evaluate the round")
-        recorder.add_phase_seconds("evaluation", time.perf_counter() - phase_started)
-        histogram = merge_histograms(eval_replies)
-        metrics = histogram_metrics(histogram) if histogram is not None else {}
-        metrics["eval_loss"] = weighted_loss(eval_replies)
-        if histogram is not None:
-            recorder.last_histogram = histogram
-        recorder.end_round(server_round, metrics)
-        if on_round_end is not None:
-            on_round_end(server_round, arrays)
-
-        declined = recorder.rounds[-1]["declined"]
-        if not trained and declined and len(declined) + len(recorder.rounds[-1]["failed"]) >= len(sent):
-            recorder.note(f"round {server_round}: every node declined (privacy budget or its policy); ending the run")
+        train, arrays, notes = _train(server_round, grid, strategy, arrays, plan, config, train_step, check_replies)
+        callbacks.on_train(server_round, train)
+        for note in notes:
+            callbacks.on_note(note)
+        evaluate = _evaluate(server_round, grid, strategy, arrays, plan, ConfigRecord(dict(evaluate_config)))
+        if evaluate.too_few_nodes:
+            callbacks.on_note(f"round {server_round}: too few nodes online to evaluate the round")
+        callbacks.on_evaluate(server_round, evaluate)
+        callbacks.on_round_end(server_round, aggregate_evaluation(evaluate.answered), arrays)
+        if every_node_declined(train, evaluate):
+            callbacks.on_note(f"round {server_round}: every node declined (privacy budget or its policy); ending the run")
             break
     return arrays
+
+
+def _train(
+    server_round: int,
+    grid: Grid,
+    strategy: Strategy,
+    arrays: ArrayRecord,
+    plan: RoundPlan,
+    config: ConfigRecord,
+    train_step: TrainStep | None,
+    check_replies: ReplyCheck | None,
+) -> tuple[TrainRound, ArrayRecord, list[str]]:
+    """The training half of a round: its replies, the global weights after it and its notes."""
+    started = time.perf_counter()
+    rejected: dict[int, str] = {}
+    if train_step is not None:
+        outcome = train_step(server_round, arrays, config)
+        sent, replies = outcome.sent, answered_by_nodes(outcome.replies)
+        new_arrays, notes = outcome.arrays, list(outcome.notes)
+    else:
+        sent = list(strategy.configure_train(server_round, arrays, config, grid))
+        replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
+        if check_replies is not None:
+            rejected = check_replies(arrays, replies)
+        accepted = TrainRound(sent, replies, rejected).accepted
+        new_arrays, notes = None, []
+        if accepted:
+            new_arrays, _ = strategy.aggregate_train(server_round, accepted)
+            if isinstance(strategy, CentralDP):
+                notes += strategy.pop_notes()
+        else:
+            notes.append(f"round {server_round}: no node trained; the global model is unchanged")
+    train = TrainRound(sent, replies, rejected, time.perf_counter() - started)
+    return train, arrays if new_arrays is None else new_arrays, notes
+
+
+def _evaluate(
+    server_round: int, grid: Grid, strategy: Strategy, arrays: ArrayRecord, plan: RoundPlan, config: ConfigRecord
+) -> EvaluateRound:
+    """The evaluation half of a round (nothing sent when too few nodes are online)."""
+    started = time.perf_counter()
+    # Flower's configure_evaluate waits without a deadline for its minimum of nodes.
+    if wait_for_nodes(grid, plan.required_nodes, plan.wait_for_nodes_s) < plan.required_nodes:
+        return EvaluateRound([], [], time.perf_counter() - started, too_few_nodes=True)
+    sent = list(strategy.configure_evaluate(server_round, arrays, config, grid))
+    replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
+    return EvaluateRound(sent, replies, time.perf_counter() - started)

@@ -24,11 +24,12 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
-from server.checkpoint import load_checkpoint, restore_recorder, restore_strategy, save_checkpoint
+from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
 from server.evaluation import merge_early_counts
 from deploy.settings import DeploymentSettings
+from server.progress_file import ProgressFile
 from server.recorder import RunRecorder
-from server.rounds import RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
+from server.rounds import CallbackList, RoundPlan, TrainStep, answered_by_nodes, run_rounds, wait_for_nodes
 from server.secagg import SecAggTrainStep
 from server.strategies import build_strategy
 from server.validation import ReplyScreen
@@ -77,7 +78,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     started = time.perf_counter()
     run_dir = Path(run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    recorder = RunRecorder(progress_path=run_dir / "progress.jsonl")
+    recorder = RunRecorder()
     encoder = build_encoder(run.model, cache=_cache(run))
     head = build_head(run.model, dim_in=encoder.dim, seed=run.seed)
     strategy = build_strategy(run)
@@ -101,16 +102,13 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         train_step = SecAggTrainStep(
             grid, deployment.secagg, required_nodes=run.required_nodes, timeout_s=run.timeout_s
         )
-
-    def checkpoint(server_round: int, round_arrays: Any) -> None:
-        save_checkpoint(
-            run_dir,
-            server_round=server_round,
-            run_id=run.run_id,
-            weights=record_to_arrays(round_arrays),
-            strategy=strategy,
-            recorder=recorder,
+    callbacks = CallbackList(
+        (
+            recorder,
+            ProgressFile(run_dir / "progress.jsonl", recorder),
+            CheckpointEachRound(run_dir, run.run_id, strategy, recorder),
         )
+    )
 
     startup = time.perf_counter() - started
     arrays = run_rounds(
@@ -118,10 +116,9 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         strategy=strategy,
         arrays=arrays_to_record(head_arrays(head)),
         plan=plan,
-        recorder=recorder,
+        callbacks=callbacks,
         train_config=ConfigRecord({}),
         evaluate_config=ConfigRecord({}),
-        on_round_end=checkpoint,
         train_step=train_step,
         check_replies=ReplyScreen(run),
     )
@@ -231,7 +228,7 @@ def _federated_early_metrics(grid, strategy, arrays, run: RunSettings, recorder:
         recorder.note("final evaluation skipped: too few nodes online")
         return {}
     config = ConfigRecord({ConfigKeys.THRESHOLD: float(threshold)})
-    last = recorder.rounds[-1]["round"]
+    last = recorder.rounds[-1].round
     sent = list(strategy.configure_evaluate(last, arrays, config, grid))
     replies = [r for r in answered_by_nodes(grid.send_and_receive(messages=sent, timeout=run.timeout_s)) if not r.has_error()]
     counts = merge_early_counts(replies)

@@ -23,7 +23,7 @@ from federation.data.split import split_validation
 from federation.data.types import Conversation
 from federation.errors import PrivacyBudgetExceeded
 from federation.histograms import ScoreHistogram
-from federation.history import NodeRecord, RunHistory
+from federation.history import NodeRecord, RoundRecord, RunHistory
 from federation.io import atomic_write_json
 from federation.models.features import FeatureSet, build_features
 from federation.models.spec import build_encoder, build_head
@@ -146,22 +146,16 @@ def train_party(
         histogram = ScoreHistogram.from_scores(evaluation.scores, evaluation.labels, bins=settings.evaluation.histogram_bins)
         threshold = histogram.best_threshold(beta=0.5)
         history.rounds.append(
-            {
-                "round": server_round,
-                "node": party.name,
-                "train_loss": result.train_loss,
-                "participants": [party.name],
-                "declined": {},
-                "failed": {},
-                "metrics": {
-                    **histogram.metrics_at(threshold).as_dict(),
-                    "auprc": histogram.auprc(),
-                    "threshold": threshold,
-                    "eval_loss": evaluation.loss,
-                    "epsilon": {party.name: record.epsilon},
-                },
-                "seconds": time.perf_counter() - started,
-            }
+            RoundRecord(
+                round=server_round,
+                node=party.name,
+                train_loss=result.train_loss,
+                participants=[party.name],
+                metrics={**histogram.metrics_at(threshold).as_dict(), "auprc": histogram.auprc(), "threshold": threshold},
+                eval_loss=evaluation.loss,
+                epsilon={party.name: record.epsilon},
+                seconds=time.perf_counter() - started,
+            )
         )
     return head, histogram
 

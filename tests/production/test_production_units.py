@@ -26,7 +26,7 @@ from clients.node_cli import explain_supernode_exit, node_config_string
 from federation.errors import CheckpointError, ConfigError, DeploymentError
 from deploy.flower_processes import parse_address, probe_tls, write_app_dir, write_connection
 from federation.histograms import ScoreHistogram
-from federation.history import NodeRecord
+from federation.history import NodeRecord, RoundRecord
 from deploy.pki import (
     check_ca_certificate,
     check_node_private_key,
@@ -251,8 +251,8 @@ def test_production_config_errors_name_the_key(tmp_path: Path) -> None:
 
 # -- checkpoints -------------------------------------------------------------------------------
 def _recorder_with_history(tmp_path: Path) -> RunRecorder:
-    recorder = RunRecorder(progress_path=tmp_path / "progress.jsonl")
-    recorder.rounds = [{"round": 1, "participants": ["a"], "declined": {}, "failed": {}, "missed": ["b"], "metrics": {"f05": 0.5}}]
+    recorder = RunRecorder()
+    recorder.rounds = [RoundRecord(round=1, participants=["a"], missed=["b"], metrics={"f05": 0.5}, eval_loss=0.3, epsilon={"a": 1.5})]
     recorder.nodes = {
         "a": NodeRecord(name="a", kind="hotline", conversations=10, epsilon=1.5, rounds=[1], declined={2: "declined: cap"}),
         "b": NodeRecord(name="b", missed=[1], failed={1: "DataError: x"}),
@@ -277,7 +277,7 @@ def test_checkpoint_round_trip_restores_weights_history_and_strategy_state(tmp_p
     assert checkpoint is not None and checkpoint.round == 3 and checkpoint.run_id == "run-x"
     for saved, loaded in zip(weights, checkpoint.weights, strict=True):
         np.testing.assert_array_equal(saved, loaded)
-    fresh = RunRecorder(progress_path=tmp_path / "progress.jsonl")
+    fresh = RunRecorder()
     restore_recorder(fresh, checkpoint.history)
     assert fresh.rounds == recorder.rounds and fresh.notes == recorder.notes
     assert fresh.nodes == recorder.nodes  # int round keys of declined/failed restored
@@ -328,7 +328,7 @@ def _message(dst: int, *, round_: int = 1) -> Message:
 
 
 def test_too_few_nodes_stops_the_run_with_a_note_after_the_deadline(tmp_path: Path) -> None:
-    recorder = RunRecorder(progress_path=tmp_path / "progress.jsonl")
+    recorder = RunRecorder()
     plan = RoundPlan(first_round=1, last_round=3, required_nodes=3, timeout_s=5, wait_for_nodes_s=0.3, expected_nodes=4)
     started = time.monotonic()
     arrays = ArrayRecord([np.zeros(2, dtype=np.float32)])
@@ -337,7 +337,7 @@ def test_too_few_nodes_stops_the_run_with_a_note_after_the_deadline(tmp_path: Pa
         strategy=FedAvg(),
         arrays=arrays,
         plan=plan,
-        recorder=recorder,
+        callbacks=recorder,
         train_config=ConfigRecord({}),
         evaluate_config=ConfigRecord({}),
     )
@@ -414,7 +414,7 @@ def _error_reply(code: int, reason: str) -> SimpleNamespace:
 
 def test_recorder_names_a_failing_node_from_our_error_codes_only(tmp_path: Path) -> None:
     """Our replies start with the node's name; Flower's own errors (e.g. a worker crash) do not."""
-    recorder = RunRecorder(progress_path=tmp_path / "progress.jsonl")
+    recorder = RunRecorder()
     ours = recorder._node(7, _error_reply(FAILED, "node-3: DataError: node-3.jsonl:2: label must be 0 or 1"))
     declined = recorder._node(8, _error_reply(DECLINED_BUDGET, "node-4: declined: cap reached"))
     flowers = recorder._node(9, _error_reply(0, "<class 'TypeError'>: unsupported operand"))

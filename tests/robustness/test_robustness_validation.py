@@ -15,7 +15,9 @@ from federation.models import FeatureSet, NgramHead, head_arrays
 from federation.runconfig import PrivacySettings, RunSettings
 from federation.training import DPParams, TrainSettings, train
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
+from server.evaluation import RoundEvaluation
 from server.recorder import RunRecorder
+from server.rounds import TrainRound
 from server.validation import ReplyScreen, aggregate_problem, honest_update_bound, momentum_gain, reply_problem
 
 DIM = 32
@@ -156,12 +158,14 @@ def test_rejected_replies_are_recorded_and_left_out_of_aggregation(honest) -> No
     rejected = ReplyScreen(RUN)(arrays_to_record(global_arrays), [good, bad])
     assert list(rejected) == [8]
     recorder = RunRecorder()
-    recorder.start_round(1)
-    kept = recorder.on_train(1, [], [good, bad], rejected)
-    assert kept == [good]
-    entry = recorder.end_round(1, {})
-    assert entry["participants"] == ["node-7"]
-    assert entry["rejected"] == {"node-8": rejected[8]}
+    recorder.on_round_start(1)
+    train = TrainRound(sent=[], replies=[good, bad], rejected=rejected)
+    recorder.on_train(1, train)
+    assert train.accepted == [good]
+    recorder.on_round_end(1, RoundEvaluation(), ArrayRecord())
+    entry = recorder.rounds[-1]
+    assert entry.participants == ["node-7"]
+    assert entry.rejected == {"node-8": rejected[8]}
     assert recorder.nodes["node-8"].rejected == {1: rejected[8]}
     assert recorder.nodes["node-8"].epsilon == 2.5  # its ledger charged the round: the report says so
 

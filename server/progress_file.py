@@ -1,0 +1,41 @@
+"""``progress.jsonl``: one JSON line per round, for whoever launched the run to print as it happens."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from flwr.app import ArrayRecord
+
+from federation.history import RunHistory
+from server.evaluation import RoundEvaluation
+from server.rounds import RoundCallbacks
+
+
+@dataclass(frozen=True)
+class ProgressFile(RoundCallbacks):
+    """The round loop's callback that appends the round just recorded in ``history`` to ``path``.
+
+    It comes after the recorder (which closes the round) in the loop's callbacks; the
+    launcher's :class:`federation.progress.ProgressPrinter` reads the lines.
+    """
+
+    path: Path
+    history: RunHistory
+
+    def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
+        record = self.history.rounds[-1]
+        line = {
+            "round": server_round,
+            "train_loss": record.train_loss,
+            "f05": record.metrics.get("f05"),
+            "auprc": record.metrics.get("auprc"),
+            "max_epsilon": max((n.epsilon for n in self.history.nodes.values()), default=0.0),
+            "seconds": record.seconds,
+            "declined": sorted(record.declined),
+            "failed": sorted(record.failed),
+            "rejected": sorted(record.rejected),
+        }
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
