@@ -104,6 +104,13 @@ def train_party(
     The validation split is scored after every round (for the per-round report) or, when
     only the final model matters, after the last one (to choose its threshold).
     ``on_round`` is called after each round trained (a progress bar's step).
+
+    A party without DP keeps the round whose validation F0.5 is best (ties: the earlier),
+    not the last one: the run's training settings were chosen for DP-SGD's noise (a large
+    step, many local epochs) and without noise they overshoot and oscillate, so the last
+    round says more about those settings than about what the data allows. The choice reads
+    the party's own validation split, never the test file; a party under DP keeps its last
+    round, since choosing among rounds on private data is a release no epsilon covers.
     """
     head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
@@ -116,6 +123,8 @@ def train_party(
             ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta, accountant=settings.privacy.accountant
         )
     histogram = None
+    keep_best = settings.privacy.mode == "none"
+    best: tuple[float, int, list[np.ndarray], ScoreHistogram] | None = None
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()
         try:
@@ -140,11 +149,16 @@ def train_party(
         record.rounds.append(server_round)
         record.steps += result.steps
         record.train_seconds += result.seconds
-        if not evaluate_each_round and server_round < settings.rounds:
+        if not (evaluate_each_round or keep_best) and server_round < settings.rounds:
             continue
         evaluation = evaluate(head=head, data=party.validation, window=settings.model.score_window)
         histogram = ScoreHistogram.from_scores(evaluation.scores, evaluation.labels, bins=settings.evaluation.histogram_bins)
         threshold = histogram.best_threshold(beta=0.5)
+        validation_f05 = histogram.metrics_at(threshold).f05
+        if keep_best and (best is None or validation_f05 > best[0]):
+            best = (validation_f05, server_round, [a.copy() for a in result.arrays], histogram)
+        if not evaluate_each_round and server_round < settings.rounds:
+            continue
         history.rounds.append(
             RoundRecord(
                 round=server_round,
@@ -156,6 +170,13 @@ def train_party(
                 epsilon={party.name: record.epsilon},
                 seconds=time.perf_counter() - started,
             )
+        )
+    if best is not None and best[1] != record.rounds[-1]:
+        load_head_arrays(head, best[2])
+        histogram = best[3]
+        history.notes.append(
+            f"{party.name}: kept round {best[1]} of {record.rounds[-1]}, the best validation F0.5 ({best[0]:.3f}); "
+            "without DP the run's settings overshoot"
         )
     return head, histogram
 
