@@ -19,10 +19,9 @@ import numpy as np
 
 from federation.errors import LedgerError, PrivacyBudgetExceeded
 from federation.privacy.accounting import epsilon_of
+from federation.privacy.budget import CAP_SLACK
 from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
 from federation.privacy.plan import RunPlan
-
-_CAP_SLACK = 1e-9
 
 
 def evaluation_key(run_id: str, sigma: float) -> str:
@@ -60,7 +59,7 @@ def release_histograms(
             raise LedgerError(f"privacy ledger {path} was kept at delta {ledger.delta:g}, not {delta:g}")
         effective = min(float(cap), ledger.cap)
         needed = epsilon_of([*ledger.history, step], delta=delta, accountant=ledger.accountant)
-        if needed > effective + _CAP_SLACK:
+        if needed > effective + CAP_SLACK:
             raise PrivacyBudgetExceeded(
                 f"privacy budget exceeded: a noised histogram (sigma {sigma:g}) would take the node from epsilon "
                 f"{ledger.spent:.4f} to {needed:.4f}, past its cap {effective:.4f}; nothing was sent or recorded"

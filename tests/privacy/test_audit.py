@@ -19,7 +19,6 @@ import pytest
 import torch
 from scipy.special import logit
 
-import federation.training as training
 from federation.errors import ConfigError
 from federation.models import MessageScoreHead
 from federation.privacy.audit import (
@@ -37,7 +36,7 @@ from federation.privacy.audit import (
 from federation.privacy.plan import calibrate_noise
 from federation.runconfig import AUDIT_KINDS as RUN_AUDIT_KINDS
 from federation.runconfig import PrivacySettings
-from federation.training import DPParams, TrainSettings, train
+from federation.training import DPParams, TrainSettings, sampling, train
 from tests.training.test_training_loop import DIM, toy_features
 
 DELTA = 1e-5
@@ -158,12 +157,12 @@ def test_the_audit_catches_a_noise_multiplier_divided_by_four(claimed_noise: flo
 
 
 def test_the_audit_catches_a_sampling_rate_four_times_the_accounted_one(claimed_noise: float, monkeypatch) -> None:
-    honest = training._poisson_batches
+    honest = sampling.poisson_batches
 
     def four_times(n, rate, rng):  # the planted bug: the accountant is told a quarter of the true rate
         return honest(n, min(1.0, 4 * rate), rng)
 
-    monkeypatch.setattr(training, "_poisson_batches", four_times)
+    monkeypatch.setattr(sampling, "poisson_batches", four_times)
     audit, _ = _audit(noise=claimed_noise, claimed_noise=claimed_noise)
     assert audit.epsilon == pytest.approx(CLAIM, rel=1e-4)
     assert audit.lower_bound > audit.epsilon and audit.failed

@@ -15,10 +15,10 @@ import pytest
 import torch
 from opacus.accountants import RDPAccountant
 
-import federation.training as training
 from federation.errors import ConfigError, LedgerError, PrivacyBudgetExceeded
 from federation.models import FeatureSet, NgramHead
 from federation.privacy import PrivacyLedger, epsilon_of
+from federation.training import ledgered as training
 from federation.training import TrainSettings, train_with_ledger
 
 DELTA = 1e-5

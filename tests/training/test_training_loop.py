@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-import federation.training as training
 from federation.errors import ConfigError, DataError
 from federation.models import AttentionWindowHead, FeatureSet, NgramHead, head_arrays, load_head_arrays
 from federation.privacy import epsilon_of
-from federation.training import DPParams, TrainSettings, evaluate, train
+from federation.training import DPParams, TrainSettings, evaluate, sampling, train
 
 DIM = 16
 
@@ -98,7 +97,7 @@ def test_dp_learns_the_separable_set_with_little_noise():
 
 def _force_batches(monkeypatch, batches):
     """Replace the Poisson sampler by a fixed sequence of samples."""
-    monkeypatch.setattr(training, "_poisson_batches", lambda n, rate, rng: iter([np.asarray(b, dtype=np.int64) for b in batches]))
+    monkeypatch.setattr(sampling, "poisson_batches", lambda n, rate, rng: iter([np.asarray(b, dtype=np.int64) for b in batches]))
 
 
 def test_empty_poisson_batches_still_add_noise_and_count_as_steps(monkeypatch):
@@ -119,14 +118,14 @@ def test_empty_poisson_batches_still_add_noise_and_count_as_steps(monkeypatch):
 
 def test_real_poisson_sampling_with_many_empty_batches_runs(monkeypatch):
     sizes = []
-    real_sampler = training._poisson_batches
+    real_sampler = sampling.poisson_batches
 
     def recording_sampler(n, rate, rng):
         for indices in real_sampler(n, rate, rng):
             sizes.append(len(indices))
             yield indices
 
-    monkeypatch.setattr(training, "_poisson_batches", recording_sampler)
+    monkeypatch.setattr(sampling, "poisson_batches", recording_sampler)
     data = toy_features(n=8)
     settings = TrainSettings(local_epochs=3, batch_size=1, learning_rate=1e-2, seed=0, optimizer="adam")  # q = 1/8: ~34% empty steps
     dp = DPParams(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-5, noise_seed=2)
