@@ -89,7 +89,7 @@ def _featurise(
     )
 
 
-def train_party(
+def _train_rounds(
     party: Party,
     settings: RunSettings,
     encoder_dim: int,
@@ -99,19 +99,7 @@ def train_party(
     evaluate_each_round: bool = True,
     on_round: Callable[[], None] | None = None,
 ) -> tuple[Any, ScoreHistogram | None]:
-    """Train one party for the run's rounds with the shared training function; record each round.
-
-    The validation split is scored after every round (for the per-round report) or, when
-    only the final model matters, after the last one (to choose its threshold).
-    ``on_round`` is called after each round trained (a progress bar's step).
-
-    A party without DP keeps the round whose validation F0.5 is best (ties: the earlier),
-    not the last one: the run's training settings were chosen for DP-SGD's noise (a large
-    step, many local epochs) and without noise they overshoot and oscillate, so the last
-    round says more about those settings than about what the data allows. The choice reads
-    the party's own validation split, never the test file; a party under DP keeps its last
-    round, since choosing among rounds on private data is a release no epsilon covers.
-    """
+    """Train one party for the run's rounds with ``settings``; record each round (see :func:`train_party`)."""
     head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
     record.conversations, record.positives = party.conversations, party.positives
@@ -174,10 +162,68 @@ def train_party(
     if best is not None and best[1] != record.rounds[-1]:
         load_head_arrays(head, best[2])
         histogram = best[3]
-        history.notes.append(
-            f"{party.name}: kept round {best[1]} of {record.rounds[-1]}, the best validation F0.5 ({best[0]:.3f}); "
-            "without DP the run's settings overshoot"
+        history.notes.append(f"{party.name}: kept round {best[1]} of {record.rounds[-1]}, the best validation F0.5 ({best[0]:.3f})")
+    return head, histogram, (best[0] if best is not None else None)
+
+
+#: Learning rates a party without DP tries, as multiples of the run's ``train.learning_rate``.
+PLAIN_STEP_SCALES: tuple[float, ...] = (1.0, 0.1, 0.01)
+
+
+def train_party(
+    party: Party,
+    settings: RunSettings,
+    encoder_dim: int,
+    ledger_dir: Path,
+    history: RunHistory,
+    *,
+    evaluate_each_round: bool = True,
+    on_round: Callable[[], None] | None = None,
+) -> tuple[Any, ScoreHistogram | None]:
+    """Train one party for the run's rounds with the shared training function; record each round.
+
+    The validation split is scored after every round (for the per-round report) or, when
+    only the final model matters, after the last one (to choose its threshold).
+    ``on_round`` is called after each round trained (a progress bar's step).
+
+    A party without DP chooses its own step size and round on its validation split: the
+    run's ``train`` settings are chosen for DP-SGD, whose clipping shrinks every gradient
+    to at most ``max_grad_norm``; unclipped, the same learning rate overshoots and the
+    loss oscillates, so a non-private baseline trained with it says more about those
+    settings than about what the data allows. It trains at each of
+    :data:`PLAIN_STEP_SCALES` times the run's learning rate and keeps the learning rate and
+    round with the best validation F0.5 (ties: the larger rate, the earlier round); the
+    report's notes say which. The choice reads the party's own validation split, never the
+    test file. A party under DP trains once, with the run's settings, and keeps its last
+    round, as the federation does: choosing among rounds or rates on private data is a
+    release no epsilon covers.
+    """
+    if settings.privacy.mode != "none":
+        head, histogram, _ = _train_rounds(
+            party, settings, encoder_dim, ledger_dir, history, evaluate_each_round=evaluate_each_round, on_round=on_round
         )
+        return head, histogram
+    tried_rates = []
+    seconds = 0.0
+    for index, scale in enumerate(PLAIN_STEP_SCALES):
+        rate = settings.train.learning_rate * scale
+        tried = dataclasses.replace(settings, train=dataclasses.replace(settings.train, learning_rate=rate))
+        scratch = RunHistory()
+        head, histogram, score = _train_rounds(
+            party, tried, encoder_dim, ledger_dir, scratch, evaluate_each_round=evaluate_each_round, on_round=on_round
+        )
+        seconds += scratch.nodes[party.name].train_seconds
+        tried_rates.append((float("-inf") if score is None else score, -index, rate, head, histogram, scratch))
+    _, _, rate, head, histogram, chosen = max(tried_rates, key=lambda tried: tried[:2])
+    record = chosen.nodes[party.name]
+    record.train_seconds = seconds  # every rate tried is training time
+    history.nodes[party.name] = record
+    history.rounds.extend(chosen.rounds)
+    history.notes.append(
+        f"{party.name}: learning rate {rate:g} of {', '.join(f'{settings.train.learning_rate * s:g}' for s in PLAIN_STEP_SCALES)} "
+        "tried without DP, chosen on validation F0.5"
+    )
+    history.notes.extend(chosen.notes)
     return head, histogram
 
 
@@ -233,7 +279,8 @@ def baseline_report(
     history = RunHistory()
     results = {}
     heads = {}
-    planned, trained = len(parties) * settings.rounds, 0
+    tries = len(PLAIN_STEP_SCALES) if settings.privacy.mode == "none" else 1
+    planned, trained = len(parties) * settings.rounds * tries, 0
 
     def step() -> None:
         nonlocal trained
