@@ -31,7 +31,6 @@ from pathlib import Path
 from types import TracebackType
 
 from deploy.flower_processes import (
-    DeploymentError,
     FlowerProcess,
     descendants,
     flower_bin,
@@ -43,7 +42,7 @@ from deploy.flower_processes import (
 )
 from deploy.flower_run import StartupStep, submit_run
 from deploy.settings import RuntimeSettings, SimulationResources
-from federation.errors import RuntimeFailure
+from federation.errors import DeploymentError, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
