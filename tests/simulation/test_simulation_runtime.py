@@ -137,7 +137,7 @@ def test_submit_run_is_one_flwr_run_stream_stopped_with_its_tree_on_a_missed_ste
             flwr_home=tmp_path / ".flwr",
             log_path=log_path,
             federation_config="num-supernodes=3",
-            steps=[StartupStep("first round", 2.0, lambda: False, "the first round did not finish")],
+            steps=[StartupStep("first round", 1.0, lambda: False, "the first round did not finish")],
         )
     assert time.monotonic() - started < 10.0
     lines = log_path.read_text().splitlines()
