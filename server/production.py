@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,14 +27,12 @@ from deploy.flower_processes import (
     CLIENT_APP,
     SECAGG_CLIENT_APP,
     DeploymentError,
-    die_with_parent,
-    flower_bin,
-    flower_env,
     parse_address,
     probe_tls,
     write_app_dir,
     write_connection,
 )
+from deploy.flower_run import submit_run
 from deploy.settings import DEPLOYMENT_PREFIX, DeploymentSettings
 from federation.io import atomic_write_json
 from federation.progress import ProgressPrinter
@@ -167,6 +164,8 @@ def launch(
     DeploymentError
         If the SuperLink cannot be reached or trusted, if ``flwr run`` fails, or if the
         run ended without a report.
+    RuntimeFailure
+        If the run did not end within ``timeout_s`` (``flwr run`` is then stopped).
     """
     ca = Path(deployment.root_certificates)
     probe_tls(deployment.superlink, ca_path=ca, what="federation.superlink")
@@ -179,34 +178,21 @@ def launch(
     done = len(progress.read_text(encoding="utf-8").splitlines()) if progress.exists() else 0
     printer = ProgressPrinter(progress, emit, done)
     log_path = run_dir / "flower.log"
-    command = [flower_bin("flwr"), "run", str(app_dir), connection, "--stream"]
     printer.start()
     launched_at = time.time()
     try:
-        with open(log_path, "ab") as log_file:
-            completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                command,
-                env=flower_env(flwr_home),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout_s,
-                check=False,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
-            )
-    except subprocess.TimeoutExpired:
-        raise DeploymentError(f"the run did not finish within {timeout_s:.0f} s; see {log_path}") from None
+        status = submit_run(app_dir, connection, flwr_home=flwr_home, log_path=log_path, timeout_s=timeout_s)
     finally:
         printer.stop()
     report_path = run_dir / "report.json"
     fresh = report_path.is_file() and report_path.stat().st_mtime >= launched_at - 1.0
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8")) if fresh else {}
-    if completed.returncode != 0 or report.get("run_id") != run.run_id:
+    if status != 0 or report.get("run_id") != run.run_id:
         hint = (
             f"; resume it with `cesagram server resume {run_dir}`" if (run_dir / "checkpoint.npz").exists() else ""
         )
         raise DeploymentError(
-            f"the run stopped before writing its report (flwr run exited with {completed.returncode}); "
+            f"the run stopped before writing its report (flwr run exited with {status}); "
             f"see {log_path}{hint}"
         )
     return report

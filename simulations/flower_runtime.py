@@ -13,86 +13,43 @@ Nothing here may hang or leak:
   ``ray_current_cluster`` of Ray's temp folder names, and wait there for good;
 - each start-up step that waits (the SuperLink, Ray, the first round) has a deadline
   (:class:`RuntimeSettings`) and fails with one line naming the step and the fix;
-- every process is tied to this one's life (:func:`die_with_parent`), and stopped with its
-  whole tree on the way out, so an interrupt, SIGTERM or SIGKILL leaves nothing running.
+- every process is tied to this one's life and stopped with its whole tree on the way out,
+  so an interrupt, SIGTERM or SIGKILL leaves nothing running.
+
+The processes, the connection and the submission are production's own helpers
+(:class:`~deploy.flower_processes.FlowerProcess`, :func:`~deploy.flower_processes.write_connection`,
+:func:`~deploy.flower_run.submit_run`); what is the simulation's alone is here: the SuperLink
+in simulation mode under :mod:`simulations.tree_guard`, private Ray, and the start-up steps.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from federation.errors import RuntimeFailure
 from deploy.flower_processes import (
+    FlowerProcess,
     descendants,
-    die_with_parent,
     flower_bin,
     flower_env,
     free_port,
     process_name,
-    stop_tree,
+    wait_https_ready,
+    write_connection,
 )
+from deploy.flower_run import StartupStep, submit_run
 from deploy.settings import RuntimeSettings, SimulationResources
+from federation.errors import DeploymentError, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
-
-
-
 #: Processes of a local Ray instance: one of them under the SuperLink means Ray has started.
 RAY_PROCESSES = frozenset({"raylet", "gcs_server"})
-
-
-@dataclass(frozen=True)
-class StartupStep:
-    """One step of a run's start-up that is waited for, with its deadline and its one-line failure."""
-
-    name: str
-    deadline_s: float
-    done: Callable[[], bool]
-    failure: str
-
-
-def watch_startup(
-    process: subprocess.Popen[bytes],
-    steps: Sequence[StartupStep],
-    *,
-    alive: Callable[[], str | None] = lambda: None,
-    timeout_s: float | None = None,
-    log_path: Path | None = None,
-    poll_s: float = 0.5,
-) -> int:
-    """Wait for ``process`` to exit, failing as soon as a start-up step misses its deadline.
-
-    Each step's clock starts when the step before it is done. ``alive`` names a process the
-    run depends on that has stopped (None while all run). Returns the exit status; raises
-    :class:`RuntimeFailure` with the step's one line, leaving ``process`` for the caller to stop.
-    """
-    started = step_started = time.monotonic()
-    pending = list(steps)
-    while process.poll() is None:
-        now = time.monotonic()
-        while pending and pending[0].done():
-            log.debug("start-up step done: %s after %.1f s", pending[0].name, now - step_started)
-            pending.pop(0)
-            step_started = now
-        if pending and now - step_started > pending[0].deadline_s:
-            raise RuntimeFailure(pending[0].failure)
-        stopped = alive()
-        if stopped is not None:
-            raise RuntimeFailure(stopped)
-        if timeout_s is not None and now - started > timeout_s:
-            raise RuntimeFailure(f"the run did not finish within {timeout_s:.0f} s" + (f"; see {log_path}" if log_path else ""))
-        time.sleep(poll_s)
-    return int(process.returncode)
+#: The name of the private SuperLink's connection in the run's ``FLWR_HOME``.
+CONNECTION = "sim"
 
 
 def _has_lines(path: Path) -> bool:
@@ -121,7 +78,7 @@ class LocalSuperLink:
         self.port = free_port()
         self.health_port = free_port()
         self.log_path = workdir / "superlink.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: FlowerProcess | None = None
 
     @property
     def address(self) -> str:
@@ -129,12 +86,8 @@ class LocalSuperLink:
 
     def __enter__(self) -> LocalSuperLink:
         self.runtime.check_cluster()
-        self.flwr_home.mkdir(parents=True, exist_ok=True)
-        (self.flwr_home / "config.toml").write_text(
-            f'[superlink]\ndefault = "sim"\n\n[superlink.sim]\naddress = "{self.address}"\ninsecure = true\n',
-            encoding="utf-8",
-        )
-        command = [
+        write_connection(self.flwr_home, address=self.address, root_certificates=None, name=CONNECTION)
+        argv = [
             sys.executable,  # the guard: on this process's death it stops the SuperLink's whole tree, Ray's agents too
             "-m",
             "simulations.tree_guard",
@@ -153,41 +106,26 @@ class LocalSuperLink:
             f"127.0.0.1:{free_port()}",
             "--disable-runtime-dependency-installation",
         ]
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                command,
-                env=flower_env(self.flwr_home, self.env),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
-            )
+        self.process = FlowerProcess(argv, env=flower_env(self.flwr_home, self.env), log_path=self.log_path).start()
         log.debug("SuperLink pid %d on %s", self.process.pid, self.address)
         try:
-            self._wait_ready()
+            self._wait_ready(self.process)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, process: FlowerProcess) -> None:
         timeout_s = self.runtime.superlink_s
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeFailure(f"the local SuperLink exited at start-up; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://{self.address}/health", timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeFailure(
-            f"the local SuperLink did not answer on {self.address} within {timeout_s:g} s; see {self.log_path}, "
-            "or allow longer on a busy machine with federation.startup.superlink_s"
-        )
+        try:
+            wait_https_ready(self.address, ca_path=None, process=process, timeout_s=timeout_s)
+        except DeploymentError:
+            if process.poll() is not None:
+                raise RuntimeFailure(f"the local SuperLink exited at start-up; see {self.log_path}") from None
+            raise RuntimeFailure(
+                f"the local SuperLink did not answer on {self.address} within {timeout_s:g} s; see {self.log_path}, "
+                "or allow longer on a busy machine with federation.startup.superlink_s"
+            ) from None
 
     def _ray_running(self) -> bool:
         pid = self.process.pid if self.process is not None else None
@@ -240,29 +178,16 @@ class LocalSuperLink:
         start-up. A missed deadline stops ``flwr run`` and raises :class:`RuntimeFailure`;
         the caller's ``with`` stops the SuperLink and everything under it.
         """
-        command = [
-            flower_bin("flwr"),
-            "run",
-            str(app_dir),
-            "sim",
-            "--federation-config",
-            resources.federation_config(),
-            "--stream",
-        ]
-        with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                command,
-                env=flower_env(self.flwr_home),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only arms the parent-death signal
-            )
-        try:
-            steps = self.startup_steps(progress_path=progress_path, log_path=log_path)
-            return watch_startup(process, steps, alive=self._stopped, timeout_s=timeout_s, log_path=log_path)
-        finally:
-            stop_tree(process, grace_s=5.0)
+        return submit_run(
+            app_dir,
+            CONNECTION,
+            flwr_home=self.flwr_home,
+            log_path=log_path,
+            federation_config=resources.federation_config(),
+            steps=self.startup_steps(progress_path=progress_path, log_path=log_path),
+            alive=self._stopped,
+            timeout_s=timeout_s,
+        )
 
     def stop(self) -> None:
         """Stop the SuperLink and everything it started, by PID.
@@ -274,7 +199,7 @@ class LocalSuperLink:
         """
         process, self.process = self.process, None
         if process is not None:
-            stop_tree(process)
+            process.stop()
 
     def __exit__(
         self,

@@ -24,7 +24,8 @@ import pytest
 from federation.errors import ConfigError, RuntimeFailure
 from deploy.flower_processes import descendants, free_port, process_name
 from simulations.compose import compose
-from simulations.flower_runtime import RuntimeSettings, StartupStep, watch_startup
+from deploy.flower_run import StartupStep, submit_run, watch_startup
+from deploy.settings import RuntimeSettings
 from simulations.settings import runtime_settings
 from tests.processes import alive, kill_all, left_after
 
@@ -97,7 +98,7 @@ def test_a_startup_step_past_its_deadline_fails_with_its_line() -> None:
         with pytest.raises(RuntimeFailure, match=r"^Ray did not start within 0.6 s$"):
             watch_startup(sleeper, steps, poll_s=0.1)
         assert time.monotonic() - started < 3.0
-        assert sleeper.poll() is None  # the caller stops it (LocalSuperLink.run_app does, with its tree)
+        assert sleeper.poll() is None  # the caller stops it (submit_run does, with its tree)
         with pytest.raises(RuntimeFailure, match="SuperLink stopped"):
             watch_startup(sleeper, [], alive=lambda: "the local SuperLink stopped during the run", poll_s=0.1)
     finally:
@@ -105,6 +106,48 @@ def test_a_startup_step_past_its_deadline_fails_with_its_line() -> None:
         sleeper.wait()
     quick = subprocess.Popen(["sleep", "0.3"])
     assert watch_startup(quick, [StartupStep("first round", 30.0, lambda: False, "x")], poll_s=0.1) == 0
+
+
+def _fake_flwr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for ``flwr``: logs how it was called, then exits with $FAKE_FLWR_EXIT or starts a child and waits."""
+    script = tmp_path / "flwr"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo "argv: $*"\necho "home: $FLWR_HOME"\n'
+        '[ -n "$FAKE_FLWR_EXIT" ] && exit "$FAKE_FLWR_EXIT"\n'
+        'sleep 60 &\necho "child: $!"\n'
+        "wait\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setattr("deploy.flower_run.flower_bin", lambda name: str(script) if name == "flwr" else name)
+    return script
+
+
+def test_submit_run_is_one_flwr_run_stream_stopped_with_its_tree_on_a_missed_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``simulate`` and ``server run`` both submit; a missed deadline stops ``flwr run`` and its children."""
+    _fake_flwr(tmp_path, monkeypatch)
+    log_path = tmp_path / "flower.log"
+    started = time.monotonic()
+    with pytest.raises(RuntimeFailure, match=r"^the first round did not finish$"):
+        submit_run(
+            tmp_path / "app",
+            "sim",
+            flwr_home=tmp_path / ".flwr",
+            log_path=log_path,
+            federation_config="num-supernodes=3",
+            steps=[StartupStep("first round", 1.0, lambda: False, "the first round did not finish")],
+        )
+    assert time.monotonic() - started < 10.0
+    lines = log_path.read_text().splitlines()
+    assert lines[:2] == [f"argv: run {tmp_path / 'app'} sim --federation-config num-supernodes=3 --stream", f"home: {tmp_path / '.flwr'}"]
+    child = int(lines[2].removeprefix("child: "))
+    assert left_after({child: "sleep"}, timeout_s=10) == {}
+
+    monkeypatch.setenv("FAKE_FLWR_EXIT", "3")  # the run's end is flwr run's exit, and its status is returned
+    assert submit_run(tmp_path / "app", "cesagram", flwr_home=tmp_path / ".flwr", log_path=log_path) == 3
+    assert log_path.read_text().splitlines()[3] == f"argv: run {tmp_path / 'app'} cesagram --stream"
 
 
 # -- dying with the parent ---------------------------------------------------------------------
