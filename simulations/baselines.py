@@ -96,10 +96,14 @@ def _train_rounds(
     ledger_dir: Path,
     history: RunHistory,
     *,
-    evaluate_each_round: bool = True,
-    on_round: Callable[[], None] | None = None,
-) -> tuple[Any, ScoreHistogram | None]:
-    """Train one party for the run's rounds with ``settings``; record each round (see :func:`train_party`)."""
+    evaluate_each_round: bool,
+    on_round: Callable[[], None] | None,
+    keep_best: bool,
+) -> tuple[Any, ScoreHistogram | None, float | None]:
+    """Train one party for the run's rounds with ``settings``; record each round (see :func:`train_party`).
+
+    Returns the head, its validation histogram and, with ``keep_best``, its validation F0.5.
+    """
     head = build_head(settings.model, dim_in=encoder_dim, seed=settings.seed)
     record = history.nodes.setdefault(party.name, NodeRecord(name=party.name, kind=party.kind))
     record.conversations, record.positives = party.conversations, party.positives
@@ -111,7 +115,6 @@ def _train_rounds(
             ledger_path, node=party.name, cap=cap, delta=settings.privacy.delta, accountant=settings.privacy.accountant
         )
     histogram = None
-    keep_best = settings.privacy.mode == "none"
     best: tuple[float, int, list[np.ndarray], ScoreHistogram] | None = None
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()
@@ -170,6 +173,11 @@ def _train_rounds(
 PLAIN_STEP_SCALES: tuple[float, ...] = (1.0, 0.1, 0.01)
 
 
+def step_scales(settings: RunSettings) -> tuple[float, ...]:
+    """Learning rates a party tries, as multiples of ``train.learning_rate``: several without DP, the run's own under DP."""
+    return PLAIN_STEP_SCALES if settings.privacy.mode == "none" else (1.0,)
+
+
 def train_party(
     party: Party,
     settings: RunSettings,
@@ -198,31 +206,29 @@ def train_party(
     round, as the federation does: choosing among rounds or rates on private data is a
     release no epsilon covers.
     """
-    if settings.privacy.mode != "none":
-        head, histogram, _ = _train_rounds(
-            party, settings, encoder_dim, ledger_dir, history, evaluate_each_round=evaluate_each_round, on_round=on_round
-        )
-        return head, histogram
-    tried_rates = []
+    plain = settings.privacy.mode == "none"
+    tried = []
     seconds = 0.0
-    for index, scale in enumerate(PLAIN_STEP_SCALES):
+    for index, scale in enumerate(step_scales(settings)):
         rate = settings.train.learning_rate * scale
-        tried = dataclasses.replace(settings, train=dataclasses.replace(settings.train, learning_rate=rate))
+        scaled = dataclasses.replace(settings, train=dataclasses.replace(settings.train, learning_rate=rate))
         scratch = RunHistory()
         head, histogram, score = _train_rounds(
-            party, tried, encoder_dim, ledger_dir, scratch, evaluate_each_round=evaluate_each_round, on_round=on_round
-        )
+            party, scaled, encoder_dim, ledger_dir, scratch,
+            evaluate_each_round=evaluate_each_round, on_round=on_round, keep_best=plain,
+        )  # fmt: skip
         seconds += scratch.nodes[party.name].train_seconds
-        tried_rates.append((float("-inf") if score is None else score, -index, rate, head, histogram, scratch))
-    _, _, rate, head, histogram, chosen = max(tried_rates, key=lambda tried: tried[:2])
+        tried.append((float("-inf") if score is None else score, -index, rate, head, histogram, scratch))
+    _, _, rate, head, histogram, chosen = max(tried, key=lambda entry: entry[:2])
     record = chosen.nodes[party.name]
     record.train_seconds = seconds  # every rate tried is training time
     history.nodes[party.name] = record
     history.rounds.extend(chosen.rounds)
-    history.notes.append(
-        f"{party.name}: learning rate {rate:g} of {', '.join(f'{settings.train.learning_rate * s:g}' for s in PLAIN_STEP_SCALES)} "
-        "tried without DP, chosen on validation F0.5"
-    )
+    if plain:
+        history.notes.append(
+            f"{party.name}: learning rate {rate:g} of {', '.join(f'{settings.train.learning_rate * s:g}' for s in PLAIN_STEP_SCALES)} "
+            "tried without DP, chosen on validation F0.5"
+        )
     history.notes.extend(chosen.notes)
     return head, histogram
 
@@ -279,8 +285,7 @@ def baseline_report(
     history = RunHistory()
     results = {}
     heads = {}
-    tries = len(PLAIN_STEP_SCALES) if settings.privacy.mode == "none" else 1
-    planned, trained = len(parties) * settings.rounds * tries, 0
+    planned, trained = len(parties) * settings.rounds * len(step_scales(settings)), 0
 
     def step() -> None:
         nonlocal trained
