@@ -256,3 +256,82 @@ class NgramHead(nn.Module):
         band = _window_band(mask, window).to(x.dtype)
         pooled = (band / band.sum(dim=-1, keepdim=True).clamp(min=1.0)) @ x
         return self._classify(pooled) * mask.to(x.dtype)
+
+
+class CueHead(nn.Module):
+    """Cue detectors, each remembered at its strongest message; their presences add up.
+
+    Grooming is a combination of cues (an adult, a child's age, secrecy, a move to another
+    app, a meeting), so one telling message should not decide alone and a second cue should
+    always count. Each of ``cues`` channels scores every message on its own (a linear
+    function of its embedding plus a per-speaker offset); a window keeps each channel's
+    highest message score, squashes it to a presence in (0, 1) and the window's logit is a
+    learned weighted sum of the presences. A cue added to a conversation can only raise
+    its channel's presence, so the score moves by that channel's weight: up for risk cues,
+    down for reassuring ones (a parent in the chat, the other speaker being the child's
+    age peer). ``cues * (dim_in + 4) + 1`` weights: a few times the compact head's, far
+    below the attention head's.
+
+    Parameters
+    ----------
+    dim_in
+        Message embedding length ``d``.
+    cues
+        Number of cue channels.
+
+    Notes
+    -----
+    The presences are maxima over the window, so the score is the same alone as in a
+    padded batch, and a window with no message gets the bias alone.
+    """
+
+    def __init__(self, *, dim_in: int, cues: int = 8) -> None:
+        super().__init__()
+        self.dim_in = _positive_int("dim_in", dim_in)
+        self.cues = _positive_int("cues", cues)
+        self.detect = nn.Linear(self.dim_in, self.cues)
+        self.speaker = nn.Embedding(NUM_SPEAKERS, self.cues)
+        self.combine = nn.Linear(self.cues, 1)
+
+    def cue_logits(self, x: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Each message's score on every channel, ``[B, L, cues]`` (meaningless at padding)."""
+        return self.detect(x) + self.speaker(speaker)
+
+    def _presence(self, logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Presence ``[..., cues]`` of each channel: sigmoid of its highest score where ``keep``, else 0."""
+        filled = logits.masked_fill(~keep.unsqueeze(-1), torch.finfo(logits.dtype).min)
+        strongest = filled.amax(dim=-2)
+        return torch.sigmoid(strongest) * keep.any(dim=-1, keepdim=True).to(logits.dtype)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]``."""
+        x, mask, speaker = _at_least_one_position(x, mask, speaker)
+        return self.combine(self._presence(self.cue_logits(x, speaker), mask)).squeeze(-1)
+
+    def sliding_logits(
+        self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor, window: int
+    ) -> torch.Tensor:
+        """Logits ``[B, L]`` of the window ending at every message (see ``MessageScoreHead``)."""
+        x, mask, speaker = _at_least_one_position(x, mask, speaker)
+        logits = self.cue_logits(x, speaker).unsqueeze(1)  # [B, 1, L, cues]
+        band = _window_band(mask, window)  # [B, T, L]
+        presence = self._presence(logits.expand(*band.shape, self.cues), band)
+        return self.combine(presence).squeeze(-1) * mask.to(x.dtype)
+
+    def message_weights(self, x: torch.Tensor, mask: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """How much each message counted, ``[B, L]``; 0 at padding, rows sum to 1.
+
+        A message gets the presence-weighted share of every risk channel (positive weight)
+        it is the strongest message of; a window no risk channel points into spreads its
+        weight evenly.
+        """
+        length = x.shape[1]
+        x, mask, speaker = _at_least_one_position(x, mask, speaker)
+        logits = self.cue_logits(x, speaker).masked_fill(~mask.unsqueeze(-1), torch.finfo(x.dtype).min)
+        strongest = logits.argmax(dim=1)  # [B, cues]
+        credit = (self.combine.weight.squeeze(0).clamp(min=0) * self._presence(logits, mask)).to(x.dtype)
+        weights = torch.zeros_like(mask, dtype=x.dtype).scatter_add(1, strongest, credit)
+        uniform = mask.to(x.dtype) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        total = weights.sum(dim=1, keepdim=True)
+        weights = torch.where(total > 0, weights / total.clamp(min=torch.finfo(x.dtype).tiny), uniform)
+        return (weights * mask.to(x.dtype))[:, :length]
