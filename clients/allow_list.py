@@ -1,7 +1,7 @@
 """Everything a node's reply may carry, each item with its type and what it reveals.
 
 A reply item not listed here must not leave the node: the test
-``tests/privacy/test_node_replies.py`` calls the train and evaluate handlers and checks
+``tests/clients/test_node_policy.py`` calls the train and evaluate handlers and checks
 every record, key and type of every reply against :data:`REPLY_ALLOW_LIST`. The README's
 privacy model ("What leaves a node") is written from this table.
 

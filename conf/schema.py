@@ -5,7 +5,7 @@ A wrong key or a wrong type fails at composition, with Hydra's message naming th
 The keys, types and defaults of a group come from the dataclass the code builds from it
 (:class:`ModelSpec`, :class:`TrainSettings`, :class:`PrivacySettings`, ...): :func:`config_of`
 derives the schema from that dataclass, so each default is written once, there. The YAML
-files under ``conf/`` may restate a value (with its comment); ``tests/simulation`` checks
+files under ``conf/`` may restate a value (with its comment); ``tests/simulations`` checks
 that the default options restate the dataclass defaults unchanged. Keys with no dataclass
 behind them (the root's ``rounds``, the data sources, the simulated federation's layout)
 are declared here, once.

@@ -1,14 +1,17 @@
-"""Looking processes up by PID, for tests that check that nothing outlives the command that started it."""
+"""Looking processes up by PID, for tests that check that nothing outlives the command that started it,
+and a stale Ray cluster for those that check Ray never joins one."""
 
 from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
+from pathlib import Path
 
-from deploy.flower_processes import alive
+from deploy.flower_processes import alive, free_port
 
-__all__ = ["alive", "kill_all", "left_after"]
+__all__ = ["alive", "kill_all", "left_after", "stale_ray_tmpdir"]
 
 
 def left_after(pids: dict[int, str], *, timeout_s: float) -> dict[int, str]:
@@ -27,3 +30,11 @@ def kill_all(pids: list[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def stale_ray_tmpdir() -> Path:
+    """A Ray temp folder whose ``ray_current_cluster`` names a head that no longer runs (short path: Ray's sockets)."""
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    (folder / "ray").mkdir()
+    (folder / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}\n")
+    return folder

@@ -12,8 +12,8 @@ Run: ``python -m simulations.benchmarks.ray_cluster [--keep DIR] [hydra override
    head by its PID, that no Ray process is left;
 4. prints the measured times (head start, run, stop) and exits 1 if a check failed.
 
-``tests/simulation/test_simulation_ray_cluster.py`` runs it in the suite (about a minute
-on 2 cores); the config plumbing alone is tested in ``tests/simulation/test_simulation_runtime.py``.
+``tests/integration/test_simulation_ray_cluster.py`` runs it in the suite (about a minute
+on 2 cores); the config plumbing alone is tested in ``tests/deploy/test_flower_runtime.py``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The round loop with a stand-in grid and strategy: hook order, the stop rule, rejected updates,
-histogram merging, and the recorder, progress line and checkpoint as its callbacks. No process starts."""
+histogram merging, the recorder, progress line and checkpoint as its callbacks, and the deadline
+for nodes that never come online or answer. No process starts."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MetricRecord, RecordDict
 from flwr.app.metadata import Metadata
+from flwr.common.constant import ErrorCode
 from flwr.serverapp.strategy import FedAvg
 
 from federation.history import RoundRecord
@@ -20,7 +23,7 @@ from server.checkpoint import CheckpointEachRound, load_checkpoint
 from server.evaluation import RoundEvaluation
 from server.progress_file import ProgressFile
 from server.recorder import RunRecorder
-from server.rounds import CallbackList, EvaluateRound, RoundCallbacks, RoundPlan, TrainRound, every_node_declined, run_rounds
+from server.rounds import CallbackList, EvaluateRound, RoundCallbacks, RoundPlan, TrainRound, answered_by_nodes, every_node_declined, run_rounds
 
 Reply = Callable[[Message], Message]
 K = ConfigKeys
@@ -234,3 +237,60 @@ def test_round_record_keeps_the_report_shape_of_both_kinds_of_round() -> None:
     }  # fmt: skip
     with pytest.raises((KeyError, TypeError, ValueError)):
         RoundRecord.from_dict({"participants": []})
+
+
+# -- deadlines and nodes that never answer ------------------------------------------------------
+class FewNodesGrid:
+    """A Grid stand-in with a fixed set of online nodes; it must not be asked to send anything."""
+
+    def __init__(self, nodes: list[int]) -> None:
+        self.nodes = nodes
+
+    def get_node_ids(self) -> list[int]:
+        return list(self.nodes)
+
+    def send_and_receive(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("nothing may be sent when too few nodes are online")
+
+
+def train_message(dst: int, *, round_: int = 1) -> Message:
+    """A train message to node ``dst`` (also the SecAgg+ tests' instructions)."""
+    metadata = Metadata(
+        run_id=1, message_id=f"m{dst}", src_node_id=1, dst_node_id=dst, reply_to_message_id="", group_id=str(round_),
+        created_at=0.0, ttl=60, message_type="train",
+    )  # fmt: skip
+    return Message(RecordDict(), metadata=metadata)
+
+
+def test_too_few_nodes_stops_the_run_with_a_note_after_the_deadline(tmp_path: Path) -> None:
+    recorder = RunRecorder()
+    plan = RoundPlan(first_round=1, last_round=3, required_nodes=3, timeout_s=5, wait_for_nodes_s=0.3, expected_nodes=4)
+    started = time.monotonic()
+    arrays = ArrayRecord([np.zeros(2, dtype=np.float32)])
+    result = run_rounds(
+        grid=FewNodesGrid([11, 12]),  # type: ignore[arg-type]
+        strategy=FedAvg(),
+        arrays=arrays,
+        plan=plan,
+        callbacks=recorder,
+        train_config=ConfigRecord({}),
+        evaluate_config=ConfigRecord({}),
+    )
+    assert time.monotonic() - started >= 0.3
+    assert result is arrays and recorder.rounds == []
+    assert len(recorder.notes) == 1
+    assert "only 2 of the 3 required nodes were online within 0 s" in recorder.notes[0]
+    assert "start the missing nodes" in recorder.notes[0]
+
+
+def test_superlink_stand_in_replies_count_as_missed_not_failed() -> None:
+    sent = train_message(42)
+    node_reply = Message(Error(code=4002, reason="node-a: DataError: bad"), reply_to=sent)
+    unavailable = Message(
+        Error(code=ErrorCode.NODE_UNAVAILABLE, reason="Error: Node Unavailable"),
+        metadata=Metadata(
+            run_id=1, message_id="", src_node_id=1, dst_node_id=1, reply_to_message_id="m43", group_id="1",
+            created_at=0.0, ttl=60, message_type="train",
+        ),
+    )  # fmt: skip
+    assert answered_by_nodes([node_reply, unavailable]) == [node_reply]

@@ -15,6 +15,8 @@ from federation.pages.html import embed_json
 from federation.pages.review import card_sections
 from tests.browser import browser  # noqa: F401 - the session's headless Chromium
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/federation/conftest.py: its own embedding cache
+
 HOSTILE = '</script><script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OUTER = ("clients", "server", "simulations")
 LAYERS = ("cesagram", "conf", "deploy", *OUTER)
 #: What each inner package may not import (an outer one may not import the other outer ones).

@@ -29,6 +29,8 @@ from federation.data.types import Conversation, Message
 from federation.models.cache import EmbeddingCache, default_cache_path
 from federation.scoring.model import load_scoring_model
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/federation/conftest.py: its own embedding cache
+
 
 def _fake_real(count: int = 40) -> list[Conversation]:
     """Stand-ins for the reserved chit-chat set (the command test reads the real one)."""

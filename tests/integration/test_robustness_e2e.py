@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.simulation.test_simulation_e2e import runtime_processes_of, simulate
+from tests.integration.test_simulation_e2e import runtime_processes_of, simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # no two Ray instances side by side
 

@@ -1,4 +1,8 @@
-"""A small trained n-gram bundle on synthetic data, shared by the scoring tests."""
+"""Shared by the scoring, behaviour and review-page tests: a small trained n-gram bundle, a private cache.
+
+No fixture here is autouse: ``scoring/conftest.py`` applies ``private_cache`` to every
+scoring test, the behaviour and review-page modules ask for it with ``pytestmark``.
+"""
 
 from __future__ import annotations
 
@@ -78,7 +82,7 @@ def ngram_bundle(tmp_path_factory: pytest.TempPathFactory) -> BundleCase:
     )
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test's embedding cache in its own folder."""
+@pytest.fixture()
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the test's embedding cache in its own folder."""
     monkeypatch.setenv("CESAGRAM_CACHE_DIR", str(tmp_path / "cache"))

@@ -12,7 +12,7 @@ from federation.privacy import PrivacyLedger
 from federation.privacy.node_policy import NodePolicy
 from federation.runconfig import PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
-from tests.training.test_training_loop import DIM, toy_features
+from tests.federation.training.test_training_loop import DIM, toy_features
 
 SPEC = ModelSpec(name="ngram", hidden=0, window=1, dropout=0.0, ngram_dim=DIM)
 

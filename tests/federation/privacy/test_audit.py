@@ -37,7 +37,7 @@ from federation.privacy.plan import calibrate_noise
 from federation.runconfig import AUDIT_KINDS as RUN_AUDIT_KINDS
 from federation.runconfig import PrivacySettings
 from federation.training import DPParams, TrainSettings, sampling, train
-from tests.training.test_training_loop import DIM, toy_features
+from tests.federation.training.test_training_loop import DIM, toy_features
 
 DELTA = 1e-5
 CLAIM = 1.0
