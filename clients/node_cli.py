@@ -34,7 +34,7 @@ from typing import IO
 
 from federation.privacy.node_policy import NodePolicy, create_secret, policy_from_values, read_secret, secret_path_for
 from clients.supernode_guard import ACCEPT_ENV, INSTALLED_RULE, NAME_ENV, check_accepted
-from cesagram.data_check import check_command
+from federation.data.check import check_file
 from federation.data.load import read_conversations
 from federation.data.split import split_validation
 from federation.errors import ConfigError, DataError, DeploymentError, LedgerError
@@ -137,10 +137,12 @@ def node_check_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rounds {args.rounds} must be >= 1")
     if args.epsilon <= 0:
         raise ConfigError(f"--epsilon {args.epsilon} must be > 0")
-    status = check_command(argparse.Namespace(path=args.data, predators=args.predators, max_issues=args.max_issues))
-    if status != 0:
-        return status
-    conversations = read_conversations(Path(args.data), predators=args.predators).conversations
+    check = check_file(Path(args.data), predators=args.predators, max_issues=args.max_issues)
+    for line in check.lines:
+        print(line)
+    if not check.ok:
+        return 1
+    conversations = list(check.conversations)
     seed = args.seed
     secret = secret_path_for(Path(args.ledger)) if args.ledger is not None else None
     if secret is not None and secret.exists():  # the split the node itself makes (from its secret)

@@ -1,8 +1,10 @@
-"""What a node operator wants to know about a data file before training: its summary.
+"""What a node operator wants to know about a data file before training: its bad records and summary.
 
 The valid conversations' counts (messages, positives, distinct authors), the distribution
-of conversation lengths, empty texts and very long conversations. ``cesagram data check``
-(:mod:`cesagram.data_check`) prints it after the file's bad records.
+of conversation lengths, empty texts and very long conversations (:func:`summarize`), and
+the whole check of a file as lines for a terminal (:func:`check_file`): its bad records,
+then that summary, then the verdict. ``cesagram data check`` (:mod:`cesagram.data_check`)
+and ``cesagram node check`` (:mod:`clients.node_cli`) print those lines.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from federation.data.load import detect_format, read_conversations
+from federation.data.pan12 import read_predators
 from federation.data.types import Conversation
+from federation.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +108,61 @@ def summarize(conversations: Sequence[Conversation], *, long_threshold: int = LO
         long_conversations=sum(1 for n in lengths if n > long_threshold),
         long_threshold=long_threshold,
     )
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The check of one data file: the lines to show, its valid conversations, and whether it is clean."""
+
+    lines: tuple[str, ...]
+    conversations: tuple[Conversation, ...]
+    ok: bool
+
+
+def check_file(path: Path, *, predators: Path | None = None, max_issues: int = 100) -> FileCheck:
+    """Check a JSONL or PAN-2012 XML file: every bad record (up to ``max_issues``), the summary, the verdict.
+
+    The lines are ``file:line: what is wrong`` for each bad record kept (and a count of the
+    others), the format, :meth:`DataSummary.format` of the valid conversations, a note on
+    PAN-2012 labels, and last ``PATH: ok`` or ``PATH: N problems; ...``.
+
+    Raises
+    ------
+    ConfigError
+        When ``max_issues`` is not an integer of 0 or more.
+    DataError
+        When the file (or the predators file) is missing, a directory or unreadable.
+
+    Notes
+    -----
+    The lines hold line numbers, key paths, types and counts only, never chat text or
+    author ids, so an operator can share them when asking for help.
+    """
+    if isinstance(max_issues, bool) or not isinstance(max_issues, int) or max_issues < 0:
+        raise ConfigError(f"--max-issues: expected an integer of 0 or more, got {max_issues!r}")
+    data_format = detect_format(path)
+    result = read_conversations(path, predators=predators, max_issues=max_issues)
+    lines = [str(issue) for issue in result.issues]
+    if result.more_issues:
+        lines.append(f"... and {result.more_issues} more")
+
+    scope = " (valid records only)" if not result.ok else ""
+    lines.append(f"{path}: {FORMAT_NAMES[data_format]}{scope}")
+    lines.extend(summarize(result.conversations).format().splitlines())
+    if data_format == "pan12":
+        if predators is None:
+            lines.append("  note: no --predators file given, so every label is 0; pass the PAN-2012 ground-truth file")
+        else:
+            listed = read_predators(predators)
+            present = {a for c in result.conversations if c.label == 1 for a in c.authors if a in listed}
+            lines.append(f"  predators: {len(listed)} listed, {len(present)} of them take part in this file")
+
+    if result.ok:
+        lines.append(f"{path}: ok")
+    else:
+        count = result.total_issues
+        lines.append(
+            f"{path}: {count} problem{'s' if count != 1 else ''}; fix {'them' if count != 1 else 'it'} "
+            "and run the check again"
+        )
+    return FileCheck(lines=tuple(lines), conversations=tuple(result.conversations), ok=result.ok)

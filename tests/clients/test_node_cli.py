@@ -52,3 +52,15 @@ def test_node_check_prints_the_planned_spend(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "planned run: 4 rounds" in out
     assert "cap 5" in out and "-> epsilon 5.0000 after the run" in out  # the node's cap binds, not the run's 8
+
+
+def test_node_check_lists_bad_records_and_plans_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cesagram.cli import main
+
+    path = tmp_path / "node.jsonl"
+    path.write_text('{"id": "a", "label": 0, "messages": [{"author": "x", "text": "hi"}]}\n{oops\n')
+    assert main(["node", "check", str(path), "--rounds", "2", "--epsilon", "4"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{path}:2: not valid JSON")
+    assert lines[-1] == f"{path}: 1 problem; fix it and run the check again"
+    assert not any(line.startswith("planned run") for line in lines)
