@@ -1,10 +1,12 @@
-"""Budget enforcement: one DP training call as a transaction on the node's ledger.
+"""Budget enforcement: one DP call as a transaction on the node's ledger.
 
 :func:`spend_budget` holds the ledger's lock for the whole call. On entry it loads the
 ledger strictly, checks the node's delta, fixes (or reuses) the run's noise plan and
 refuses a call that would take the node past its cap; the call then runs with the
 mechanism it was granted and records its spend through :meth:`BudgetGrant.record`
-before its result may leave. A call that raises records nothing, a call that ends
+before its result may leave. Every DP call of a node goes through it: a DP-SGD training
+call (whose noise is calibrated from the run's epsilon) and a DP release at the node's
+own noise (:mod:`federation.privacy.release`, ``SpendRequest.noise_multiplier``). A call that raises records nothing, a call that ends
 without recording is refused, and a grant records at most once: a crash between
 training and recording loses the weights, never the accounting, and nothing is counted
 twice.
@@ -55,6 +57,12 @@ class SpendRequest:
         The node's delta; must equal the ledger's.
     lock_timeout_s
         How long to wait for another process holding the ledger.
+    noise_multiplier
+        A mechanism of fixed noise (a release at the node's own noise): the run's plan
+        takes it as it is instead of calibrating one from ``run_epsilon`` (then unused).
+        None (a training call): calibrated at the run's first call.
+    what
+        The call in the refusal's message (default ``this call (N steps)``).
     """
 
     ledger_path: Path
@@ -65,6 +73,8 @@ class SpendRequest:
     cap: float
     delta: float
     lock_timeout_s: float = 3600.0
+    noise_multiplier: float | None = None
+    what: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str) or not self.run_id.strip():
@@ -75,6 +85,10 @@ class SpendRequest:
             raise ConfigError(f"planned_rounds must be a positive integer, got {self.planned_rounds!r}")
         if not is_finite_number(self.cap) or self.cap <= 0:
             raise ConfigError(f"node privacy cap (epsilon) must be a positive number, got {self.cap!r}")
+        if self.noise_multiplier is not None and (
+            not is_finite_number(self.noise_multiplier) or self.noise_multiplier <= 0
+        ):
+            raise ConfigError(f"noise multiplier must be a positive number, got {self.noise_multiplier!r}")
         object.__setattr__(self, "ledger_path", Path(self.ledger_path))
         object.__setattr__(self, "delta", validate_delta(self.delta, name="privacy delta"))
 
@@ -181,11 +195,12 @@ def spend_budget(request: SpendRequest, *, sample_rate: float, steps: int) -> It
         yield grant
         if grant.entry is None:
             raise LedgerError(
-                f"privacy ledger {request.ledger_path}: a training call ended without recording its spend; "
+                f"privacy ledger {request.ledger_path}: a DP call ended without recording its spend; "
                 "its result is discarded"
             )
     logger.info(
-        "round %d: %d DP steps, node epsilon %.4f of cap %.4f (delta %g)",
+        "%s round %d: %d DP steps, node epsilon %.4f of cap %.4f (delta %g)",
+        request.run_id,
         request.round,
         grant.entry.steps,
         grant.entry.epsilon_after,
@@ -221,15 +236,31 @@ def _grant(ledger: PrivacyLedger, request: SpendRequest, *, sample_rate: float, 
                 f"round {request.round} is past the run's planned_rounds {request.planned_rounds}; "
                 "set planned_rounds to the run's number of rounds"
             )
-        new_plan = plan = plan_run(
-            history=history,
-            delta=delta,
-            cap=effective_cap,
-            run_epsilon=request.run_epsilon,
-            sample_rate=sample_rate,
-            planned_steps=steps * (request.planned_rounds - request.round + 1),
-            created=utc_now(),
-            accountant=accountant,
+        planned_steps = steps * (request.planned_rounds - request.round + 1)
+        if request.noise_multiplier is None:
+            new_plan = plan = plan_run(
+                history=history,
+                delta=delta,
+                cap=effective_cap,
+                run_epsilon=request.run_epsilon,
+                sample_rate=sample_rate,
+                planned_steps=planned_steps,
+                created=utc_now(),
+                accountant=accountant,
+            )
+        else:
+            fixed = (float(request.noise_multiplier), sample_rate, planned_steps)
+            new_plan = plan = RunPlan(
+                noise_multiplier=float(request.noise_multiplier),
+                sample_rate=sample_rate,
+                planned_steps=planned_steps,
+                target_epsilon=epsilon_of([*history, fixed], delta=delta, accountant=accountant),
+                created=utc_now(),
+            )
+    elif request.noise_multiplier is not None and plan.noise_multiplier != request.noise_multiplier:
+        raise LedgerError(
+            f"privacy ledger {ledger.path}: run {request.run_id} was planned at noise {plan.noise_multiplier:g}, "
+            f"not {request.noise_multiplier:g}"
         )
     elif plan.sample_rate != sample_rate:
         logger.warning(
@@ -240,9 +271,9 @@ def _grant(ledger: PrivacyLedger, request: SpendRequest, *, sample_rate: float, 
     needed = epsilon_of([*history, (plan.noise_multiplier, sample_rate, steps)], delta=delta, accountant=accountant)
     if needed > effective_cap + CAP_SLACK:
         raise PrivacyBudgetExceeded(
-            f"privacy budget exceeded: this call ({steps} steps) would take the node from epsilon "
-            f"{spent:.4f} to {needed:.4f}, past its cap {effective_cap:.4f} (delta {delta:g}); "
-            "nothing was trained or recorded: stop training this node or have its operator raise the cap"
+            f"privacy budget exceeded: {request.what or f'this call ({steps} steps)'} would take the node from "
+            f"epsilon {spent:.4f} to {needed:.4f}, past its cap {effective_cap:.4f} (delta {delta:g}); "
+            "nothing was trained, sent or recorded: stop training this node or have its operator raise the cap"
         )
     if needed > plan.target_epsilon + CAP_SLACK:
         logger.warning(

@@ -6,7 +6,10 @@ deviation ``sigma`` on every bin is the Gaussian mechanism with noise multiplier
 Its Rényi DP (``alpha / (2 sigma**2)``) is exactly that of one DP-SGD step at sample rate
 1, which is how the release enters the ledger: one step ``(sigma, 1.0, 1)`` under the run
 key ``<run>/evaluate``, composed with every training step by the ledger's accountant and
-checked against the same cap. Rounding and clipping at 0 are post-processing.
+checked against the same cap. The release is one call of the same ledger transaction as a
+training call (:func:`federation.privacy.budget.spend_budget`, at the node's fixed noise):
+refused before any noise is drawn when it would pass the cap, and recorded before the
+noised counts are returned. Rounding and clipping at 0 are post-processing.
 """
 
 from __future__ import annotations
@@ -17,11 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from federation.errors import LedgerError, PrivacyBudgetExceeded
-from federation.privacy.accounting import epsilon_of
-from federation.privacy.budget import CAP_SLACK
-from federation.privacy.ledger import PrivacyLedger, ledger_lock, utc_now
-from federation.privacy.plan import RunPlan
+from federation.privacy.budget import SpendRequest, spend_budget
 
 
 def evaluation_key(run_id: str, sigma: float) -> str:
@@ -42,6 +41,9 @@ def release_histograms(
 ) -> tuple[list[list[int]], float]:
     """Noised histograms and the node's epsilon after charging them; nothing changes if over the cap.
 
+    ``call`` is the evaluation's number in the run (1-based) and ``planned_calls`` the
+    releases the run plans (its plan's target; a resumed run may release more).
+
     Raises
     ------
     PrivacyBudgetExceeded
@@ -51,31 +53,22 @@ def release_histograms(
     """
     if not sigma > 0:
         raise ValueError("sigma must be > 0")
-    path = Path(ledger_path)
-    step = (float(sigma), 1.0, 1)
-    with ledger_lock(path):
-        ledger = PrivacyLedger.open(path)
-        if ledger.delta != delta:
-            raise LedgerError(f"privacy ledger {path} was kept at delta {ledger.delta:g}, not {delta:g}")
-        effective = min(float(cap), ledger.cap)
-        needed = epsilon_of([*ledger.history, step], delta=delta, accountant=ledger.accountant)
-        if needed > effective + CAP_SLACK:
-            raise PrivacyBudgetExceeded(
-                f"privacy budget exceeded: a noised histogram (sigma {sigma:g}) would take the node from epsilon "
-                f"{ledger.spent:.4f} to {needed:.4f}, past its cap {effective:.4f}; nothing was sent or recorded"
-            )
-        key = evaluation_key(run_id, sigma)
-        plan = None
-        if key not in ledger.runs:
-            target = epsilon_of(
-                [*ledger.history, *([step] * max(1, planned_calls))], delta=delta, accountant=ledger.accountant
-            )
-            plan = RunPlan(noise_multiplier=float(sigma), sample_rate=1.0, planned_steps=max(1, planned_calls),
-                           target_epsilon=target, created=utc_now())  # fmt: skip
+    request = SpendRequest(
+        ledger_path=Path(ledger_path),
+        run_id=evaluation_key(run_id, sigma),
+        round=call,
+        planned_rounds=max(call, planned_calls, 1),
+        run_epsilon=0.0,  # unused: the noise is the node's own, not calibrated
+        cap=cap,
+        delta=delta,
+        noise_multiplier=float(sigma),
+        what=f"a noised histogram (sigma {sigma:g})",
+    )
+    with spend_budget(request, sample_rate=1.0, steps=1) as grant:
         rng = np.random.default_rng(secrets.randbits(128))
         noised = [
             np.clip(np.rint(np.asarray(c, dtype=float) + rng.normal(0.0, sigma, len(c))), 0, None).astype(int).tolist()
             for c in counts
         ]
-        entry = ledger.record(run_id=key, round=call, steps=1, noise_multiplier=float(sigma), sample_rate=1.0, plan=plan)
+        entry = grant.record(1)
     return noised, entry.epsilon_after

@@ -464,6 +464,37 @@ def test_a_noised_histogram_past_the_cap_is_not_sent(tmp_path: Path) -> None:
     assert node.ledger_bytes() == before
 
 
+def test_an_exhausted_ledger_refuses_a_release_with_the_training_refusal(tmp_path: Path) -> None:
+    """A histogram release is a call of the training's ledger transaction (spend_budget): the same one-line refusal."""
+    import re
+
+    from federation.privacy.plan import RunPlan
+    from federation.wire import DECLINED_BUDGET
+
+    node = Node(tmp_path / "n", policy=NodePolicy(histogram_noise=5.0))
+    plan = RunPlan(noise_multiplier=1.0, sample_rate=1.0, planned_steps=50, target_epsilon=8.0, created="2024-01-01T00:00:00+00:00")
+    PrivacyLedger.open(node.ledger).record(
+        run_id="run-1", round=1, steps=50, noise_multiplier=1.0, sample_rate=1.0, plan=plan
+    )  # run-1 already planned and trained past the cap: its next training call meets the cap check
+    spent = PrivacyLedger.open(node.ledger).spent
+    assert spent > 8.0
+    before = node.ledger_bytes()
+    refusal = re.compile(
+        r"node-2: declined: privacy budget exceeded: (?P<call>.+) would take the node from epsilon "
+        rf"{spent:.4f} to \d+\.\d{{4}}, past its cap 8\.0000 \(delta 1e-05\); nothing was trained, sent or "
+        r"recorded: stop training this node or have its operator raise the cap"
+    )
+    calls = []
+    for handler, kind in ((train_handler, "train"), (evaluate_handler, "evaluate")):
+        reply = handler(message(kind), context(node, run_config()))
+        assert reply.has_error() and reply.error.code == DECLINED_BUDGET, reply
+        match = refusal.fullmatch(reply.error.reason)
+        assert match is not None, reply.error.reason
+        calls.append(match["call"])
+    assert re.fullmatch(r"this call \(\d+ steps\)", calls[0]) and calls[1] == "a noised histogram (sigma 5)"
+    assert node.ledger_bytes() == before
+
+
 def test_a_run_asking_the_prv_accountant_does_not_change_the_nodes_own(tmp_path: Path) -> None:
     """The node composes with its ledger's accountant; the run's privacy.accountant never reaches it."""
     node = Node(tmp_path / "n")

@@ -97,8 +97,28 @@ def test_the_ledger_stays_locked_for_the_whole_call(ledger_path):
         ({"planned_rounds": True}, "planned_rounds must be a positive integer"),
         ({"cap": float("inf")}, "node privacy cap"),
         ({"delta": 1.5}, "privacy delta must be a number in"),
+        ({"noise_multiplier": 0.0}, "noise multiplier must be a positive number"),
     ],
 )
 def test_a_bad_request_is_refused_before_the_ledger_is_opened(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         request(tmp_path / "absent.json", **changes)
+
+
+def test_a_fixed_mechanism_is_recorded_at_its_own_noise_and_never_another(ledger_path):
+    """A release at the node's own noise: no calibration, a plan at that noise, a second noise refused."""
+    fixed = request(ledger_path, run_id="run-1/evaluate@5", planned_rounds=3, noise_multiplier=5.0)
+    with spend_budget(fixed, sample_rate=1.0, steps=1) as grant:
+        assert grant.noise_multiplier == 5.0
+        entry = grant.record(1)
+    ledger = PrivacyLedger.open(ledger_path)
+    plan = ledger.runs["run-1/evaluate@5"]
+    assert (plan.noise_multiplier, plan.sample_rate, plan.planned_steps) == (5.0, 1.0, 3)
+    assert plan.target_epsilon == pytest.approx(epsilon_of([(5.0, 1.0, 3)], delta=DELTA))
+    assert entry.epsilon_after == pytest.approx(epsilon_of([(5.0, 1.0, 1)], delta=DELTA))
+    before = ledger_path.read_bytes()
+    other = request(ledger_path, run_id="run-1/evaluate@5", round=2, planned_rounds=3, noise_multiplier=4.0)
+    with pytest.raises(LedgerError, match="planned at noise 5, not 4"):
+        with spend_budget(other, sample_rate=1.0, steps=1) as grant:
+            grant.record(1)
+    assert ledger_path.read_bytes() == before
