@@ -55,6 +55,7 @@ __all__ = [
     "parse_address",
     "process_name",
     "probe_tls",
+    "session_members",
     "stop_tree",
     "wait_https_ready",
     "write_app_dir",
@@ -207,11 +208,12 @@ def write_connection(
 
 
 # -- processes ---------------------------------------------------------------------------------
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def _process_table() -> dict[int, tuple[int, int, int]]:
+    """Every process's (parent, process group, session), by PID, read from ``/proc`` (empty elsewhere)."""
+    table: dict[int, tuple[int, int, int]] = {}
     proc = Path("/proc")
     if not proc.is_dir():
-        return children
+        return table
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -219,10 +221,17 @@ def _children_map() -> dict[int, list[int]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        if len(fields) > 3:
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in _process_table().items():
+        children.setdefault(ppid, []).append(pid)
     return children
 
 
@@ -253,6 +262,21 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         stack.extend(tree.get(child, []))
     return found
+
+
+def session_members(leader: int) -> list[int]:
+    """Every live process of the session or process group that ``leader`` leads, itself excepted (from ``/proc``).
+
+    Unlike :func:`descendants`, this finds them after ``leader`` has exited: its children
+    are then reparented, but keep their session and group. The kernel keeps a PID that
+    names a live session or group from being reused, so what this finds is ``leader``'s.
+    """
+    me = os.getpid()
+    return [
+        pid
+        for pid, (_, group, session) in _process_table().items()
+        if leader in (group, session) and pid not in (leader, me) and alive(pid)
+    ]
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -299,46 +323,67 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def _tree(process: subprocess.Popen[bytes], *, running: bool) -> list[int]:
+    """The processes to stop with ``process``: its descendants while it runs, and its session's, by PID."""
+    found = descendants(process.pid) if running else []  # once reaped, its PID may be another's
+    return found + [pid for pid in session_members(process.pid) if pid not in found]
+
+
 def stop_tree(process: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
     """Stop ``process``, its process group and every descendant, by PID.
 
     SIGTERM first (Flower's processes then deregister cleanly), SIGKILL after
     ``grace_s``. Flower's SuperExec starts its own session, so its PID is found through
-    ``/proc`` before the parent goes.
+    ``/proc`` before the parent goes. A parent that has already exited no longer has
+    descendants (its children were reparented): the processes still in the session or
+    group it led are stopped all the same (:func:`session_members`).
     """
-    if process.poll() is not None and not descendants(process.pid):
+    running = process.poll() is None  # reaps it if it exited: from then on its PID is not ours
+    tree = _tree(process, running=running)
+    if not running and not tree:
         return
-    tree = descendants(process.pid)
-    try:
-        pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
-        pgid = None
-    if pgid is not None and pgid != os.getpgid(0):
+    group = None  # its own process group, signalled as one (never ours)
+    if running:
         try:
-            os.killpg(pgid, signal.SIGTERM)
+            group = os.getpgid(process.pid)
+        except ProcessLookupError:
+            group = None
+        if group == os.getpgid(0):
+            group = None
+    if group is not None:
+        try:
+            os.killpg(group, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    else:
+    elif running:
         _signal(process.pid, signal.SIGTERM)
     for pid in tree:
         _signal(pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        pass
-    tree += [pid for pid in descendants(process.pid) if pid not in tree]
-    if pgid is not None and pgid != os.getpgid(0):
+    if running:
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    else:  # no parent to wait for: wait for the tree itself
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(alive(pid) for pid in tree):
+            time.sleep(0.05)
+    running = process.returncode is None
+    tree += [pid for pid in _tree(process, running=running) if pid not in tree]
+    if group is not None:
+        try:
+            os.killpg(group, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    _signal(process.pid, signal.SIGKILL)
+    if running:
+        _signal(process.pid, signal.SIGKILL)
     for pid in tree:
         _signal(pid, signal.SIGKILL)
-    try:
-        process.wait(timeout=5.0)
-    except subprocess.TimeoutExpired:
-        log.warning("process %d did not exit after SIGKILL", process.pid)
+    if running:
+        try:
+            process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            log.warning("process %d did not exit after SIGKILL", process.pid)
 
 
 class FlowerProcess:

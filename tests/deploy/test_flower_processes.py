@@ -1,18 +1,21 @@
-"""What the Flower processes get from us without starting any: the TLS probe, addresses, the app folder, connections."""
+"""What the Flower processes get from us: the TLS probe, addresses, the app folder, connections; stopping a tree by PID."""
 
 from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deploy.flower_processes import parse_address, probe_tls, write_app_dir, write_connection
+from deploy.flower_processes import alive, parse_address, probe_tls, process_name, stop_tree, write_app_dir, write_connection
 from deploy.pki import generate_pilot_certificates
 from federation.errors import ConfigError, DeploymentError
+from tests.processes import kill_all, left_after
 
 
 # -- probes ------------------------------------------------------------------------------------
@@ -84,3 +87,35 @@ def test_app_dir_and_connection_files(tmp_path: Path) -> None:
     assert config["superlink"]["default"] == name
     assert config["superlink"][name]["root-certificates"] == str((tmp_path / "ca.crt").resolve())
     assert "insecure" not in config["superlink"][name]
+
+
+# -- stopping a tree by PID --------------------------------------------------------------------
+def _session_with_sleepers(*, leave: bool) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A shell in its own session that starts two ``sleep`` children (and exits at once if ``leave``)."""
+    script = "sleep 300 & echo $!; sleep 300 & echo $!" + ("" if leave else "; wait")
+    shell = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, start_new_session=True)  # noqa: S603
+    assert shell.stdout is not None
+    pids = [int(shell.stdout.readline()) for _ in range(2)]
+    shell.stdout.close()
+    deadline = time.monotonic() + 10.0  # `$!` is known before the child has exec'd sleep
+    while time.monotonic() < deadline and any(process_name(pid) != "sleep" for pid in pids):
+        time.sleep(0.02)
+    return shell, pids
+
+
+@pytest.mark.parametrize("leave", [False, True], ids=["parent running", "parent already exited"])
+def test_stop_tree_stops_the_children_of_its_session(leave: bool) -> None:
+    """Even when the parent has exited (its children reparented, no longer its descendants) they are stopped."""
+    shell, pids = _session_with_sleepers(leave=leave)
+    try:
+        if leave:
+            shell.wait(timeout=10)
+        assert all(alive(pid) and process_name(pid) == "sleep" for pid in pids)
+        stop_tree(shell, grace_s=5.0)
+        assert left_after({pid: "sleep" for pid in pids}, timeout_s=5.0) == {}
+        assert shell.poll() is not None
+    finally:
+        kill_all(pids)
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
