@@ -6,7 +6,7 @@ Usage::
         [--conversations 60] [--threads 2] [--json FILE]
 
 Prints, for the same synthetic messages (conversations interleaved as a live feed would
-mix them):
+mix them, :mod:`simulations.live_feed`):
 
 * the raw encoder's throughput, texts encoded in batches with no cache (the ceiling) and
   one text per call (what a strictly one-at-a-time scorer would pay);
@@ -32,7 +32,6 @@ import io
 import json
 import logging
 import os
-import random
 import sys
 import tempfile
 import time
@@ -44,13 +43,13 @@ from federation.assessment import EarlyRule
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.data.synthetic import SynthSettings, generate_federation
-from federation.data.types import Conversation
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.spec import ModelSpec, build_encoder, build_head
 from federation.scoring.follow import StreamScorer, follow
 from federation.scoring.indicators import IndicatorDetector
 from federation.scoring.model import ScoringModel, load_scoring_model
 from federation.scoring.scorer import Scorer
+from simulations.live_feed import Trickle, feed_bytes, interleaved
 
 SPECS = {
     "minilm": ModelSpec(name="minilm", hidden=128, window=3, dropout=0.1),
@@ -66,32 +65,6 @@ def untrained_bundle(family: str, folder: Path) -> Path:
         spec=spec, encoder_id=encoder.id, dim_in=encoder.dim, threshold=0.5, rule=EarlyRule(), provenance={}
     )
     return save_bundle(folder / "model", head=head, meta=meta, card="# speed benchmark bundle (untrained)\n")
-
-
-def feed(conversations: list[Conversation], *, seed: int) -> list[dict[str, str]]:
-    """Messages of all conversations mixed at random, each conversation's order kept."""
-    rng = random.Random(seed)
-    queues = [[{"conversation": c.id, "author": m.author, "text": m.text} for m in c.messages] for c in conversations]
-    out = []
-    while queues:
-        queue = rng.choice(queues)
-        out.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return out
-
-
-class Trickle(io.RawIOBase):
-    """One line per read, like a producer that writes a message at a time."""
-
-    def __init__(self, data: bytes) -> None:
-        self.lines = data.splitlines(keepends=True)
-
-    def readable(self) -> bool:
-        return True
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.lines.pop(0) if self.lines else b""
 
 
 def fresh_model(bundle: Path, cache_dir: Path) -> ScoringModel:
@@ -127,8 +100,8 @@ def main() -> int:
         generate_federation(settings, node_kinds=["hotline", "police", "platform"], out_dir=tmp / "data")
         conversations = load_conversations(tmp / "data" / "test.jsonl")
         bundle = args.model or untrained_bundle(args.encoder, tmp)
-        records = feed(conversations, seed=args.seed)
-        stream = "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+        records = interleaved(conversations, seed=args.seed)
+        stream = feed_bytes(records)
         texts = [r["text"] for r in records]
         figures.update(messages=len(texts), distinct_texts=len(set(texts)), conversations=len(conversations))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import random
 
 import pytest
 
@@ -14,6 +13,7 @@ from federation.data.types import Conversation
 from federation.scoring import IndicatorDetector, Scorer, StreamScorer, follow, load_scoring_model
 from federation.scoring.follow import StreamMessage, parse_stream_line
 from federation.scoring.model import ScoringModel
+from simulations.live_feed import Trickle, feed_bytes, interleaved
 
 
 def with_third_author(conversations: list[Conversation]) -> list[Conversation]:
@@ -28,36 +28,6 @@ def with_third_author(conversations: list[Conversation]) -> list[Conversation]:
             conversation = dataclasses.replace(conversation, messages=messages)
         out.append(conversation)
     return out
-
-
-def interleaved(conversations: list[Conversation], *, seed: int) -> list[dict[str, str]]:
-    """Messages of all conversations mixed at random, each conversation's order kept."""
-    rng = random.Random(seed)
-    queues = [[{"conversation": c.id, "author": m.author, "text": m.text} for m in c.messages] for c in conversations]
-    out = []
-    while queues:
-        queue = rng.choice(queues)
-        out.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return out
-
-
-def stream_bytes(records: list[dict[str, str]]) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
-
-
-class Trickle(io.RawIOBase):
-    """An input that hands over one line per read, like a live producer."""
-
-    def __init__(self, data: bytes) -> None:
-        self.lines = data.splitlines(keepends=True)
-
-    def readable(self) -> bool:
-        return True
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.lines.pop(0) if self.lines else b""
 
 
 def run_stream(model: ScoringModel, data: bytes, *, trickle: bool = False) -> list[dict]:
@@ -92,13 +62,13 @@ def model(ngram_bundle) -> ScoringModel:  # noqa: ANN001
 
 def test_follow_warns_at_the_same_messages_as_batch(ngram_bundle, model) -> None:  # noqa: ANN001
     conversations = with_third_author(ngram_bundle.train)
-    data = stream_bytes(interleaved(conversations, seed=1))
+    data = feed_bytes(interleaved(conversations, seed=1))
     check_same(run_stream(model, data), batch_alerts(model, conversations))
 
 
 def test_follow_one_line_at_a_time_is_the_same(ngram_bundle, model) -> None:  # noqa: ANN001
     conversations = with_third_author(ngram_bundle.train[:12])
-    data = stream_bytes(interleaved(conversations, seed=2))
+    data = feed_bytes(interleaved(conversations, seed=2))
     streamed = run_stream(model, data, trickle=True)
     assert streamed and streamed == run_stream(model, data)
 
@@ -115,7 +85,7 @@ def test_follow_truncates_like_training_and_slides_the_window(ngram_bundle, mode
     assert max(len(c.messages) for c in conversations) > 14
     batch = batch_alerts(short, conversations)
     assert all(record["alert_at"] <= 14 for record in batch.values())
-    check_same(run_stream(short, stream_bytes(interleaved(conversations, seed=3))), batch)
+    check_same(run_stream(short, feed_bytes(interleaved(conversations, seed=3))), batch)
 
 
 def test_follow_command_reports_bad_records_and_scores_the_rest(ngram_bundle, model, tmp_path, capsys) -> None:  # noqa: ANN001
@@ -131,7 +101,7 @@ def test_follow_command_reports_bad_records_and_scores_the_rest(ngram_bundle, mo
         json.dumps({"conversation": "x3", "author": "a", "text": secret * 400}).encode() + b"\n",  # huge text: cut
         b'{"conversation": "x4", "author": "a", "text": "' + b"y" * (2 * 1024 * 1024) + b'"}\n',  # huge line
     ]
-    good = stream_bytes(records).splitlines(keepends=True)
+    good = feed_bytes(records).splitlines(keepends=True)
     path = tmp_path / "stream.jsonl"
     path.write_bytes(b"".join(bad[:4]) + b"".join(good[: len(good) // 2]) + b"".join(bad[4:]) + b"".join(good[len(good) // 2 :]))
     out = tmp_path / "warnings.jsonl"
