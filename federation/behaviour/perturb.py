@@ -62,33 +62,34 @@ def _other(values: tuple[str, ...], current: str, rng: random.Random) -> str:
     return rng.choice([v for v in values if v != current])
 
 
-def rename_authors(script: Script, rng: random.Random, templates: Templates) -> Conversation | None:
-    """Other names for every speaker: their author ids and where the texts name them."""
-    mapping = {
-        script.slots[slot]: _other(templates.slots[slot], script.slots[slot], rng)
-        for slot in ("a_name", "c_name", "p_name")
-    }
+def _replacements(script: Script, rng: random.Random, templates: Templates, slots: tuple[str, ...]) -> dict[str, str]:
+    """Each of ``slots``' values in ``script``, mapped to another value of the same slot."""
+    return {script.slots[slot]: _other(templates.slots[slot], script.slots[slot], rng) for slot in slots}
+
+
+def _replaced_texts(conversation: Conversation, mapping: Mapping[str, str]) -> list[str]:
+    """The conversation's texts with every whole word of ``mapping``'s keys replaced by its value."""
     texts = []
-    for message in script.conversation.messages:
+    for message in conversation.messages:
         text = message.text
         for old, new in mapping.items():
             text = _words(old).sub(new, text)
         texts.append(text)
+    return texts
+
+
+def rename_authors(script: Script, rng: random.Random, templates: Templates) -> Conversation | None:
+    """Other names for every speaker: their author ids and where the texts name them."""
+    mapping = _replacements(script, rng, templates, ("a_name", "c_name", "p_name"))
     lowered = {old.lower(): new.lower() for old, new in mapping.items()}
     authors = [lowered.get(m.author, m.author) for m in script.conversation.messages]
-    return _with_texts(script.conversation, texts, authors)
+    return _with_texts(script.conversation, _replaced_texts(script.conversation, mapping), authors)
 
 
 def swap_apps(script: Script, rng: random.Random, templates: Templates) -> Conversation | None:
     """Another platform where the chat began and another app it moves to."""
-    mapping = {script.slots[slot]: _other(templates.slots[slot], script.slots[slot], rng) for slot in ("platform", "app")}
-    texts = []
-    for message in script.conversation.messages:
-        text = message.text
-        for old, new in mapping.items():
-            text = _words(old).sub(new, text)
-        texts.append(text)
-    return _with_texts(script.conversation, texts)
+    mapping = _replacements(script, rng, templates, ("platform", "app"))
+    return _with_texts(script.conversation, _replaced_texts(script.conversation, mapping))
 
 
 def _typo(word: str, rng: random.Random) -> str:
