@@ -350,15 +350,20 @@ def stop_tree(process: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> Non
             group = None
         if group == os.getpgid(0):
             group = None
-    if group is not None:
-        try:
-            os.killpg(group, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    elif running:
-        _signal(process.pid, signal.SIGTERM)
-    for pid in tree:
-        _signal(pid, signal.SIGTERM)
+
+    def send(sig: int) -> None:
+        """``sig`` to its process group (else to it alone, while it runs) and to every process of the tree."""
+        if group is not None:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                pass
+        elif running:
+            _signal(process.pid, sig)
+        for pid in tree:
+            _signal(pid, sig)
+
+    send(signal.SIGTERM)
     if running:
         try:
             process.wait(timeout=grace_s)
@@ -370,16 +375,9 @@ def stop_tree(process: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> Non
             time.sleep(0.05)
     running = process.returncode is None
     tree += [pid for pid in _tree(process, running=running) if pid not in tree]
-    if group is not None:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    send(signal.SIGKILL)
     if running:
-        _signal(process.pid, signal.SIGKILL)
-    for pid in tree:
-        _signal(pid, signal.SIGKILL)
-    if running:
+        _signal(process.pid, signal.SIGKILL)  # also when it left its group
         try:
             process.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
