@@ -12,7 +12,7 @@ from torch import nn
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MessageEncoder, MiniLMEncoder
-from federation.models.heads import AttentionWindowHead, CueHead, MessageScoreHead, NgramHead
+from federation.models.heads import AttentionWindowHead, MessageScoreHead, NgramHead
 from federation.models.ngram import HashedNgramEncoder
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,6 @@ class ModelSpec:
         Messages per scored window when scoring after each message.
     ngram_dim
         Hash buckets of the n-gram encoder.
-    cues
-        Cue channels of :class:`CueHead` (``minilm`` with ``hidden`` 0); 0 keeps
-        :class:`MessageScoreHead`.
 
     The defaults are ``model=minilm``, the config's default (the Hydra schema takes them from here).
     """
@@ -62,7 +59,6 @@ class ModelSpec:
     max_messages: int = 150
     score_window: int = 50
     ngram_dim: int = 1024
-    cues: int = 0
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -80,9 +76,6 @@ class ModelSpec:
         _int_field("max_messages", self.max_messages, 1)
         _int_field("score_window", self.score_window, 1)
         _int_field("ngram_dim", self.ngram_dim, 1)
-        _int_field("cues", self.cues, 0)
-        if self.cues and (self.name != "minilm" or self.hidden):
-            raise ConfigError("model.cues applies to the compact MiniLM head only (name minilm, hidden 0)")
 
 
 def build_encoder(spec: ModelSpec, *, cache: EmbeddingCache | None) -> MessageEncoder:
@@ -112,8 +105,6 @@ def build_head(spec: ModelSpec, *, dim_in: int, seed: int) -> nn.Module:
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if spec.name == "minilm" and spec.hidden == 0 and spec.cues:
-            return CueHead(dim_in=dim_in, cues=spec.cues)
         if spec.name == "minilm" and spec.hidden == 0:
             return MessageScoreHead(dim_in=dim_in)
         if spec.name == "minilm":

@@ -11,7 +11,7 @@ from torch import nn
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, CueHead, MessageScoreHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 
 DIM = 12
 
@@ -39,14 +39,10 @@ def _heads() -> list[nn.Module]:
         NgramHead(dim_in=DIM, hidden=0),
         NgramHead(dim_in=DIM, hidden=6),
         MessageScoreHead(dim_in=DIM),
-        CueHead(dim_in=DIM, cues=4),
     ]
 
 
-HEAD_IDS = ["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score", "cues"]
-
-
-@pytest.mark.parametrize("head", _heads(), ids=HEAD_IDS)
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 def test_padded_batch_scores_like_each_sequence_alone(head: nn.Module) -> None:
     head.eval()
     features = _features([7, 2, 1, 5])
@@ -84,7 +80,7 @@ def test_attention_head_is_causal_over_messages() -> None:
     torch.testing.assert_close(h_full[:, :4], h_prefix, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("head", _heads(), ids=HEAD_IDS)
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 @pytest.mark.parametrize("length", [0, 1])
 def test_empty_batch(head: nn.Module, length: int) -> None:
     x = torch.zeros(0, length, DIM)
@@ -104,7 +100,7 @@ def test_all_padding_row_is_finite() -> None:
         assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("head", _heads(), ids=HEAD_IDS)
+@pytest.mark.parametrize("head", _heads(), ids=["attn-w3", "attn-w1", "ngram-linear", "ngram-mlp", "message-score"])
 def test_opacus_strict_validation_passes(head: nn.Module) -> None:
     assert ModuleValidator.validate(head, strict=True) == []
 
@@ -114,8 +110,7 @@ def test_opacus_strict_validation_passes(head: nn.Module) -> None:
     lambda: AttentionWindowHead(dim_in=DIM, hidden=16, window=3, dropout=0.0),
     lambda: NgramHead(dim_in=DIM, hidden=6),
     lambda: MessageScoreHead(dim_in=DIM),
-    lambda: CueHead(dim_in=DIM, cues=4),
-], ids=["attn", "ngram", "message-score", "cues"])
+], ids=["attn", "ngram", "message-score"])
 def test_per_sample_gradients_match_each_sample_alone(make) -> None:  # noqa: ANN001
     torch.manual_seed(3)
     head = make()
@@ -216,56 +211,3 @@ def test_message_score_head_is_a_soft_maximum_of_message_logits() -> None:
     torch.testing.assert_close(head(x, mask, speaker), (weights * logits).sum().reshape(1))
     assert 5.9 < float(head(x, mask, speaker)) < 6.0  # near the strongest message, not the mean (-0.67)
     torch.testing.assert_close(head.message_weights(x, mask, speaker)[0], weights)
-
-
-def _cue_head_with_weights(combine: list[float], bias: float) -> CueHead:
-    """A cue head whose channel ``k`` fires on embedding axis ``k`` only (no speaker offsets)."""
-    head = CueHead(dim_in=DIM, cues=len(combine))
-    with torch.no_grad():
-        head.detect.weight.zero_()
-        head.detect.bias.fill_(-4.0)
-        for k in range(len(combine)):
-            head.detect.weight[k, k] = 8.0
-        head.speaker.weight.zero_()
-        head.combine.weight.copy_(torch.tensor([combine]))
-        head.combine.bias.fill_(bias)
-    return head
-
-
-def _messages(*axes: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One conversation whose message ``i`` lies on axis ``axes[i]`` (None: a neutral message)."""
-    x = torch.zeros(1, len(axes), DIM)
-    for i, axis in enumerate(axes):
-        if axis is not None:
-            x[0, i, axis] = 1.0
-    return x, torch.ones(1, len(axes), dtype=torch.bool), torch.zeros(1, len(axes), dtype=torch.long)
-
-
-def test_cue_head_adds_up_cues_and_counts_each_once() -> None:
-    """Two different risk cues score above either alone; a cue said twice counts once; a reassuring cue lowers."""
-    head = _cue_head_with_weights([2.0, 2.0, -3.0], bias=-3.0)
-    with torch.no_grad():
-        neutral = head(*_messages(None, None, None)).item()
-        one = head(*_messages(0, None, None)).item()
-        twice = head(*_messages(0, 0, None)).item()
-        both = head(*_messages(0, 1, None)).item()
-        reassured = head(*_messages(0, 1, 2)).item()
-    assert neutral < one < both
-    assert twice == pytest.approx(one, abs=1e-6)
-    assert reassured < both
-    assert both - one == pytest.approx(2.0 * (torch.sigmoid(torch.tensor(4.0)) - torch.sigmoid(torch.tensor(-4.0))).item(), abs=1e-4)
-
-
-def test_cue_head_evidence_points_at_the_risk_cues() -> None:
-    """The messages that carry the positive channels get the weight; a reassuring line gets none."""
-    head = _cue_head_with_weights([2.0, 2.0, -3.0], bias=-3.0)
-    with torch.no_grad():
-        weights = head.message_weights(*_messages(None, 0, None, 1, 2))[0]
-    assert torch.argsort(weights, descending=True)[:2].tolist() in ([1, 3], [3, 1])
-    assert weights[4].item() < 0.05
-    assert weights.sum().item() == pytest.approx(1.0, abs=1e-5)
-
-
-def test_cue_head_rejects_bad_settings() -> None:
-    with pytest.raises(ConfigError, match="cues"):
-        CueHead(dim_in=DIM, cues=0)

@@ -9,7 +9,7 @@ from opacus import GradSampleModule
 
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
-from federation.models.heads import AttentionWindowHead, CueHead, MessageScoreHead, NgramHead
+from federation.models.heads import AttentionWindowHead, NgramHead, MessageScoreHead
 from federation.models.windows import conversation_scores, window_scores
 
 DIM = 10
@@ -44,9 +44,8 @@ HEADS = [
     lambda: NgramHead(dim_in=DIM, hidden=4),
     lambda: NgramHead(dim_in=DIM, hidden=0),
     lambda: MessageScoreHead(dim_in=DIM),
-    lambda: CueHead(dim_in=DIM, cues=3),
 ]
-HEAD_IDS = ["attn", "ngram-mlp", "ngram-linear", "pooled", "cues"]
+HEAD_IDS = ["attn", "ngram-mlp", "ngram-linear", "pooled"]
 
 
 @pytest.mark.parametrize("sliding", [True, False], ids=["sliding", "windowed"])
