@@ -28,11 +28,19 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from federation.privacy.node_policy import NodePolicy, create_secret, policy_from_values, read_secret, secret_path_for
+from federation.privacy.node_policy import (
+    DERIVED_FIELDS,
+    NodePolicy,
+    create_secret,
+    policy_from_values,
+    read_secret,
+    secret_path_for,
+)
 from clients.supernode_guard import ACCEPT_ENV, INSTALLED_RULE, NAME_ENV, check_accepted
 from federation.data.check import check_file
 from federation.data.load import read_conversations
@@ -298,20 +306,12 @@ def policy_from_args(args: argparse.Namespace) -> NodePolicy:
     values["accept-privacy"] = ",".join(dict.fromkeys(accept))
     if getattr(args, "accept_audit", None):
         values["accept-audit"] = ",".join(dict.fromkeys(args.accept_audit))
-    for flag in (
-        "cache_dir",
-        "validation_fraction",
-        "max_histogram_bins",
-        "max_latency_bins",
-        "max_evaluations_per_run",
-        "max_evaluations_per_day",
-        "max_rounds",
-        "count_granularity",
-        "histogram_noise",
-    ):
-        value = getattr(args, flag, None)
+    for name in (field.name for field in fields(NodePolicy)):
+        if name in DERIVED_FIELDS or name in ("accept_privacy", "accept_audit"):
+            continue  # the node's own; or a repeated flag, joined above
+        value = getattr(args, name, None)  # `--max-rounds` for max_rounds: one flag per field
         if value is not None:
-            values[flag.replace("_", "-")] = str(Path(value).resolve()) if flag == "cache_dir" else value
+            values[name.replace("_", "-")] = str(Path(value).resolve()) if name == "cache_dir" else value
     return policy_from_values(values)
 
 

@@ -29,7 +29,7 @@ from deploy.settings import DeploymentSettings, RuntimeSettings, SimulationResou
 from federation.attack import AttackSettings
 from federation.data.synthetic import SynthSettings
 from federation.models.spec import ModelSpec
-from federation.privacy.node_policy import NodePolicy
+from federation.privacy.node_policy import DERIVED_FIELDS, NodePolicy
 from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
 
@@ -148,9 +148,7 @@ class Pan12DataConfig:
 # -- federation: simulated or real -------------------------------------------------------------
 StartupConfig = config_of(RuntimeSettings, name="StartupConfig", exclude=("ray_address",))
 #: The virtual nodes' policy states only what differs from a real node's (``NodePolicy``'s) defaults.
-VirtualNodePolicyConfig = config_of(
-    NodePolicy, name="VirtualNodePolicyConfig", exclude=("secret", "split_seed"), optional=True
-)
+VirtualNodePolicyConfig = config_of(NodePolicy, name="VirtualNodePolicyConfig", exclude=DERIVED_FIELDS, optional=True)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from federation.checks import is_integer
 from federation.errors import ConfigError
 from federation.io import atomic_write_bytes
 
@@ -176,7 +177,7 @@ def generate_pilot_certificates(
     are written with mode 0600. An organisation with its own PKI skips this and passes
     its own CA, certificate and key to ``cesagram server start``.
     """
-    if isinstance(valid_days, bool) or not isinstance(valid_days, int) or valid_days < 1:
+    if not is_integer(valid_days, numpy=False) or valid_days < 1:
         raise ConfigError(f"--valid-days {valid_days!r} must be a positive integer")
     names = _check_hosts(hosts)
     out_dir = Path(out_dir)

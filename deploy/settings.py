@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.flower_processes import parse_address
+from federation.checks import is_number
 from federation.errors import ConfigError, RuntimeFailure
 from federation.runconfig import Scalar, flatten, unflatten
 
@@ -64,7 +65,7 @@ class RuntimeSettings:
             parse_address(self.ray_address, what="federation.ray_address")
         for name in ("superlink_s", "ray_s", "first_round_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if not is_number(value) or not value > 0:
                 raise ConfigError(f"federation.startup.{name}={value!r} must be a number of seconds > 0")
 
     @property

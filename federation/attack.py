@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from federation.checks import is_integer
 from federation.errors import ConfigError
 
 __all__ = [
@@ -79,9 +80,9 @@ class AttackSettings:
             raise ConfigError(f"attack.kind={self.kind!r} is not allowed; choose one of: {', '.join(ATTACK_KINDS)}")
         if self.kind == "none":
             return
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
+        if not is_integer(self.nodes, numpy=False) or self.nodes < 1:
             raise ConfigError(f"attack.nodes={self.nodes!r} must be an integer >= 1")
-        if isinstance(self.from_round, bool) or not isinstance(self.from_round, int) or self.from_round < 1:
+        if not is_integer(self.from_round, numpy=False) or self.from_round < 1:
             raise ConfigError(f"attack.from_round={self.from_round!r} must be an integer >= 1")
         if self.kind in DATA_ATTACKS and self.from_round != 1:
             raise ConfigError(

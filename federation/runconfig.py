@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from federation.checks import is_integer
 from federation.errors import ConfigError
 from federation.models.spec import ModelSpec
 from federation.training import TrainSettings
@@ -99,7 +100,7 @@ class PrivacySettings:
         if self.audit is None:  # the default: audit DP-SGD, nothing else (central DP has no canaries to hold)
             object.__setattr__(self, "audit", "white" if self.mode == "record" else "off")
         _check_choice("privacy.audit", self.audit, AUDIT_KINDS)
-        if isinstance(self.audit_canaries, bool) or not isinstance(self.audit_canaries, int) or self.audit_canaries < 2:
+        if not is_integer(self.audit_canaries, numpy=False) or self.audit_canaries < 2:
             raise ConfigError(f"privacy.audit_canaries={self.audit_canaries!r} must be an integer >= 2")
         if self.audit != "off" and self.mode == "central":
             raise ConfigError(

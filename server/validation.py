@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from flwr.app import ArrayRecord, Message
 
+from federation.checks import is_finite_number, is_number
 from federation.runconfig import RunSettings
 from federation.wire import WIRE_DTYPE, ConfigKeys
 
@@ -145,7 +146,7 @@ def _metrics_problem(reply: Message) -> str | None:
     metrics = reply.content.metric_records[ConfigKeys.METRICS_RECORD]
     for key in REQUIRED_METRICS:
         value = metrics.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             return f"metric {key!r} is missing or not a number"
         if not math.isfinite(value):
             return f"metric {key!r} is not finite ({value})"
@@ -153,7 +154,7 @@ def _metrics_problem(reply: Message) -> str | None:
     if steps < 1 or examples < 1:
         return f"metrics claim {steps} steps on {examples} examples"
     noise = metrics.get(ConfigKeys.NOISE_MULTIPLIER, 0.0)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
+    if not is_finite_number(noise) or noise < 0:
         return f"metric {ConfigKeys.NOISE_MULTIPLIER!r} is not a finite number >= 0 ({noise!r})"
     return None
 
@@ -166,7 +167,7 @@ def _node_problem(reply: Message) -> str | None:
         return "the node record has no name"
     for key in (ConfigKeys.CONVERSATIONS, ConfigKeys.POSITIVES, ConfigKeys.CAP, ConfigKeys.DELTA):
         value = info.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             return f"node record {key!r} is not a finite number"
     return None
 

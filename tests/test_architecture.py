@@ -6,7 +6,7 @@ settings) only ``federation`` and ``deploy``; the outer packages import no each 
 node's and the coordinator's apps (``clients/``, ``server/``) not the ``cesagram`` command
 package either (the commands call them, never the other way). ``federation/``
 parses no arguments, starts no process, handles no signal, composes no Hydra config and
-prints nothing.
+prints nothing. A number is told from a bool (and NaN) by :mod:`federation.checks` only.
 """
 
 from __future__ import annotations
@@ -89,4 +89,57 @@ def test_the_core_parses_no_arguments_starts_no_process_and_prints_nothing() -> 
         ]
         if found:
             offenders[str(path.relative_to(ROOT))] = found
+    assert offenders == {}
+
+
+def _is_isinstance_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance" and len(node.args) == 2
+
+
+def hand_written_number_checks(tree: ast.AST) -> list[int]:
+    """Lines of ``isinstance(x, bool) or ... or not isinstance(x, ...)``, on one line or several."""
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or)):
+            continue
+        refused_bools: set[str] = set()  # the expressions checked for bool so far, left to right
+        for value in node.values:
+            if _is_isinstance_call(value) and isinstance(value.args[1], ast.Name) and value.args[1].id == "bool":
+                refused_bools.add(ast.dump(value.args[0]))
+            elif (
+                isinstance(value, ast.UnaryOp)
+                and isinstance(value.op, ast.Not)
+                and _is_isinstance_call(value.operand)
+                and ast.dump(value.operand.args[0]) in refused_bools
+            ):
+                lines.append(node.lineno)
+                break
+    return sorted(lines)
+
+
+def test_the_finder_of_hand_written_number_checks_finds_them() -> None:
+    code = (
+        "if isinstance(n, bool) or not isinstance(n, int) or n < 1: pass\n"
+        "if (\n    isinstance(m, bool)\n    or not isinstance(m, (int, float))\n): pass\n"
+        "if not is_integer(n) or isinstance(n, bool) or not isinstance(k, int): pass\n"
+        "if not isinstance(n, bool) and isinstance(n, int): pass\n"
+        "if not isinstance(n, int) or isinstance(n, bool): pass\n"
+    )
+    assert hand_written_number_checks(ast.parse(code)) == [1, 3]
+
+
+# Until the lead converts federation/models/heads.py (_positive_int, _probability) and
+# federation/models/spec.py (_int_field, ModelSpec.__post_init__'s dropout, build_head's seed),
+# this test fails on those two files, on purpose: it excludes nothing but federation/checks.py.
+def test_number_checks_go_through_federation_checks() -> None:
+    """``isinstance(True, int)`` holds and NaN is a float: every such check is one of
+    :mod:`federation.checks`' helpers, not a hand-written ``isinstance(x, bool) or not isinstance(x, ...)``."""
+    offenders = {}
+    for package in ("federation", *LAYERS):
+        for path in (ROOT / package).rglob("*.py"):
+            if path == ROOT / "federation" / "checks.py":
+                continue
+            lines = hand_written_number_checks(ast.parse(path.read_text(encoding="utf-8")))
+            if lines:
+                offenders[str(path.relative_to(ROOT))] = lines
     assert offenders == {}

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from federation.checks import is_integer
 from federation.data.load import detect_format, read_conversations
 from federation.data.pan12 import read_predators
 from federation.data.types import Conversation
@@ -138,7 +139,7 @@ def check_file(path: Path, *, predators: Path | None = None, max_issues: int = 1
     The lines hold line numbers, key paths, types and counts only, never chat text or
     author ids, so an operator can share them when asking for help.
     """
-    if isinstance(max_issues, bool) or not isinstance(max_issues, int) or max_issues < 0:
+    if not is_integer(max_issues, numpy=False) or max_issues < 0:
         raise ConfigError(f"--max-issues: expected an integer of 0 or more, got {max_issues!r}")
     data_format = detect_format(path)
     result = read_conversations(path, predators=predators, max_issues=max_issues)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from federation.checks import is_integer
 from federation.data.types import Conversation
 from federation.errors import ConfigError, DataError
 
@@ -73,7 +74,7 @@ class IssueCollector:
     more_issues: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_issues, bool) or not isinstance(self.max_issues, int) or self.max_issues < 0:
+        if not is_integer(self.max_issues, numpy=False) or self.max_issues < 0:
             raise ConfigError(f"max_issues: expected an integer of 0 or more, got {self.max_issues!r}")
 
     def add(self, line: int | None, what: str) -> None:

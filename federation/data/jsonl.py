@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from federation.checks import is_integer
 from federation.data.indicators import INDICATORS
 from federation.data.issues import IssueCollector, ReadResult, open_data_file, read_failed
 from federation.data.types import Conversation, Message
@@ -74,7 +75,7 @@ def read_jsonl(path: Path, *, max_issues: int = 100, max_line_bytes: int = MAX_L
     never the chat text, ids or author ids of the record, so the output of
     ``cesagram data check`` can leave the node without revealing anything of the data.
     """
-    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes < 1:
+    if not is_integer(max_line_bytes, numpy=False) or max_line_bytes < 1:
         raise ConfigError(f"max_line_bytes: expected a positive integer, got {max_line_bytes!r}")
     collector = IssueCollector(str(path), max_issues)
     conversations: list[Conversation] = []

@@ -10,22 +10,22 @@ so a seed reproduces a split exactly.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 
 __all__ = ["dirichlet_partition", "dirichlet_sizes", "skewed_rate"]
 
 
 def _check_alpha(alpha: float, *, name: str = "alpha") -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+    if not is_finite_number(alpha) or alpha <= 0:
         raise ConfigError(f"{name} = {alpha!r} is out of range; use a finite number > 0 (large values mean less skew)")
 
 
 def _check_count(value: int, *, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ConfigError(f"{name} = {value!r} is out of range; use an integer >= {minimum}")
 
 
@@ -71,7 +71,7 @@ def dirichlet_sizes(
     _check_count(num_parts, name="num_parts", minimum=1)
     _check_count(minimum, name="minimum", minimum=0)
     _check_alpha(alpha)
-    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < num_parts * minimum:
+    if not is_integer(total) or total < num_parts * minimum:
         raise ConfigError(
             f"total = {total!r} is too small for {num_parts} parts of at least {minimum}; "
             f"use a total >= {num_parts * minimum}"

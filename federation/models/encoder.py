@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from federation.checks import is_integer
 from federation.errors import ConfigError, DataError, ModelBundleError
 from federation.models.cache import EmbeddingCache, text_key
 
@@ -216,13 +217,9 @@ class MiniLMEncoder:
         max_length: int = MINILM_DEFAULT_MAX_LENGTH,
         on_progress: EncodeProgress | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_integer(batch_size, numpy=False) or batch_size < 1:
             raise ConfigError(f"encoder batch_size must be a positive integer, got {batch_size!r}")
-        if (
-            isinstance(max_length, bool)
-            or not isinstance(max_length, int)
-            or not 2 <= max_length <= 512
-        ):
+        if not is_integer(max_length, numpy=False) or not 2 <= max_length <= 512:
             raise ConfigError(
                 f"encoder max_length must be an integer from 2 to 512 (MiniLM's limit), "
                 f"got {max_length!r}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from federation.checks import is_integer
 from federation.data.types import Conversation
 from federation.errors import ConfigError, DataError
 from federation.models.encoder import MessageEncoder
@@ -186,7 +187,7 @@ class FeatureSet:
         if window is None:
             starts = np.zeros_like(stops)
         else:
-            if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            if not is_integer(window) or window < 1:
                 raise ConfigError(f"window must be a positive integer, got {window!r}")
             starts = np.maximum(stops - int(window), 0)
         return self._gather(picked, starts, stops)
@@ -278,7 +279,7 @@ def build_features(
     The feature set keeps no text and no author id: texts become embedding rows and
     authors become speaker indices 0/1/2.
     """
-    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+    if not is_integer(max_messages, numpy=False) or max_messages < 1:
         raise ConfigError(f"model.max_messages must be a positive integer, got {max_messages!r}")
     table: dict[str, int] = {}
     rows: list[np.ndarray] = []

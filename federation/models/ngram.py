@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from federation.checks import is_integer
 from federation.errors import ConfigError
 from federation.models.encoder import EncoderStats
 
@@ -41,7 +42,7 @@ class HashedNgramEncoder:
     """
 
     def __init__(self, *, dim: int = 1024) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        if not is_integer(dim, numpy=False) or dim < 1:
             raise ConfigError(f"model.ngram_dim must be a positive integer, got {dim!r}")
         from sklearn.feature_extraction.text import HashingVectorizer
 

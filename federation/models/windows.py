@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from federation.checks import is_integer
 from federation.errors import ConfigError
 from federation.models.features import FeatureSet
 
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

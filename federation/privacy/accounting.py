@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
+
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 
 __all__ = [
@@ -72,7 +74,7 @@ def validate_accountant(accountant: object, *, name: str = "privacy.accountant")
 
 def validate_delta(delta: float, *, name: str = "delta") -> float:
     """Return ``delta`` as a float, or raise :class:`ConfigError` if not in (0, 1)."""
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0.0 < float(delta) < 1.0:
+    if not is_finite_number(delta) or not 0.0 < delta < 1.0:
         raise ConfigError(f"{name} must be a number in (0, 1), got {delta!r}; use e.g. 1e-5 (below 1/N)")
     return float(delta)
 
@@ -90,11 +92,11 @@ def validate_step(step: Sequence[object], *, name: str = "history entry") -> Ste
     if len(step) != 3:
         raise ConfigError(f"{name} must be (noise_multiplier, sample_rate, steps), got {len(step)} values")
     noise, rate, count = step
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (0.0 < float(noise) < math.inf):
+    if not is_finite_number(noise) or noise <= 0:
         raise ConfigError(f"{name}: noise multiplier must be a positive finite number, got {noise!r}")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < float(rate) <= 1.0:
+    if not is_finite_number(rate) or not 0.0 < rate <= 1.0:
         raise ConfigError(f"{name}: sample rate must be in (0, 1], got {rate!r}")
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or int(count) < 0:
+    if not is_integer(count) or count < 0:
         raise ConfigError(f"{name}: steps must be a non-negative integer, got {count!r}")
     return float(noise), float(rate), int(count)
 

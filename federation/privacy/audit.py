@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from federation.checks import is_integer
 from federation.errors import ConfigError, LedgerError
 from federation.io import atomic_write_json
 
@@ -218,7 +219,7 @@ class CanaryState:
     @classmethod
     def fresh(cls, canaries: int) -> CanaryState:
         """New canaries with coin flips from OS entropy (never from a seed anyone else knows)."""
-        if isinstance(canaries, bool) or not isinstance(canaries, int) or canaries < 2:
+        if not is_integer(canaries, numpy=False) or canaries < 2:
             raise ConfigError(f"privacy.audit_canaries must be an integer >= 2, got {canaries!r}")
         rng = np.random.default_rng(secrets.randbits(128))
         return cls(

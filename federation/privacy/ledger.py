@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError, LedgerError
 from federation.io import atomic_write_json
 from federation.privacy.accounting import (
@@ -227,7 +228,7 @@ class _Reader:
         return obj
 
     def number(self, value: Any, key: str, *, low: float, high: float, low_open: bool = True) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise self.fail(key, f"must be a finite number, got {_short(value)}")
         if value < low or (low_open and value == low) or value > high:
             raise self.fail(key, f"is out of range, got {_short(value)}")
@@ -237,7 +238,7 @@ class _Reader:
         return self.number(value, key, low=0.0, high=math.inf)
 
     def integer(self, value: Any, key: str, *, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if not is_integer(value, numpy=False) or value < low:
             raise self.fail(key, f"must be an integer >= {low}, got {_short(value)}")
         return value
 
@@ -717,7 +718,7 @@ def _check_last_prv(read: _Reader, entries: list[LedgerEntry], delta: float) -> 
 
 
 def _check_cap(cap: float) -> float:
-    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not 0.0 < float(cap) < math.inf:
+    if not is_finite_number(cap) or cap <= 0:
         raise ConfigError(f"privacy cap (epsilon) must be a positive finite number, got {_short(cap)}")
     return float(cap)
 

@@ -37,6 +37,10 @@ VIRTUAL_POLICY_ENV = "CESAGRAM_VIRTUAL_NODE_POLICY"
 #: threshold choice has almost nothing to work with).
 VALIDATION_FRACTION_BOUNDS = (0.05, 0.5)
 
+#: The policy's fields the node fills itself (the secret from its file beside the ledger,
+#: the split seed from the secret): no flag, config key or ``federation.node_policy`` sets them.
+DERIVED_FIELDS = ("secret", "split_seed")
+
 _MODE_WORDS = {
     "record": "record-level DP-SGD",
     "central": "central DP (client-level noise at the server)",
@@ -177,7 +181,7 @@ def policy_from_values(values: Mapping[str, Any], *, secret: str = "") -> NodePo
     known = {f.name for f in fields(NodePolicy)}
     for raw_key, value in values.items():
         key = raw_key.replace("-", "_")
-        if key not in known or key in ("secret", "split_seed"):
+        if key not in known or key in DERIVED_FIELDS:
             raise ConfigError(f"node policy has no setting {raw_key!r}; known: {', '.join(sorted(known))}")
         try:
             if key in ("accept_privacy", "accept_audit"):

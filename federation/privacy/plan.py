@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError, PrivacyBudgetExceeded
 from federation.privacy.accounting import ACCOUNTANT, epsilon_of, validate_accountant, validate_delta
 
@@ -53,7 +54,7 @@ class RunPlan:
 
 
 def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < math.inf:
+    if not is_finite_number(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
@@ -112,7 +113,7 @@ def calibrate_noise(
     if sample_rate > 1.0:
         raise ConfigError(f"sample_rate must be at most 1, got {sample_rate!r}")
     target_epsilon = _check_positive(target_epsilon, "target_epsilon")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not is_integer(steps, numpy=False) or steps < 1:
         raise ConfigError(f"steps must be a positive integer, got {steps!r}")
     history = list(history)
     spent = epsilon_of(history, delta=delta, accountant=accountant)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from federation.checks import is_finite_number, is_integer
 from federation.data.chitchat import background_pool
 from federation.data.partition import dirichlet_sizes, skewed_rate
 from federation.data.records import write_jsonl
@@ -123,13 +123,13 @@ class SynthSettings:
 
 def _int_field(settings: SynthSettings, name: str, low: int, high: int) -> None:
     value = getattr(settings, name)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_integer(value, numpy=False) or not low <= value <= high:
         raise ConfigError(f"synthetic data setting {name} = {value!r} is invalid; use an integer from {low} to {high}")
 
 
 def _float_field(settings: SynthSettings, name: str) -> None:
     value = getattr(settings, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not is_finite_number(value) or value <= 0:
         raise ConfigError(
             f"synthetic data setting {name} = {value!r} is invalid; "
             "use a finite number > 0 (large values mean less skew)"
