@@ -20,8 +20,13 @@ def is_number(value: object) -> bool:
 
 
 def is_finite_number(value: object) -> bool:
-    """A real, finite number (bools are not numbers here)."""
-    return is_number(value) and math.isfinite(value)
+    """A real, finite number that a float can hold (bools are not numbers here; nor is 10**400)."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def is_integer(value: object, *, numpy: bool = True) -> bool:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 from federation.models.features import NUM_SPEAKERS
 
@@ -26,13 +27,13 @@ logger = logging.getLogger(__name__)
 
 
 def _positive_int(name: str, value: object, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value, numpy=False) or value < minimum:
         raise ConfigError(f"model.{name} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
 def _probability(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if not is_finite_number(value) or not 0.0 <= value < 1.0:
         raise ConfigError(f"model.{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 

@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 from federation.models.cache import EmbeddingCache
 from federation.models.encoder import MessageEncoder, MiniLMEncoder
@@ -22,7 +23,7 @@ MODEL_NAMES: tuple[str, ...] = ("minilm", "ngram")
 
 
 def _int_field(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value, numpy=False) or value < minimum:
         raise ConfigError(f"model.{name} must be an integer >= {minimum}, got {value!r}")
 
 
@@ -67,11 +68,7 @@ class ModelSpec:
             )
         _int_field("hidden", self.hidden, 0)
         _int_field("window", self.window, 1)
-        if (
-            isinstance(self.dropout, bool)
-            or not isinstance(self.dropout, (int, float))
-            or not 0.0 <= self.dropout < 1.0
-        ):
+        if not is_finite_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be a number in [0, 1), got {self.dropout!r}")
         _int_field("max_messages", self.max_messages, 1)
         _int_field("score_window", self.score_window, 1)
@@ -101,7 +98,7 @@ def build_head(spec: ModelSpec, *, dim_in: int, seed: int) -> nn.Module:
     Initialisation runs under a forked RNG seeded with ``seed``, so it neither depends
     on nor disturbs the global torch RNG (used, e.g., by Opacus's noise).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not is_integer(seed, numpy=False):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

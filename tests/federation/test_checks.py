@@ -36,3 +36,9 @@ def test_python_and_numpy_integers_are_integers(value: object) -> None:
 @pytest.mark.parametrize("value", [True, False, np.bool_(True), 1.0, np.float64(1.0), "1", None, math.nan])
 def test_bools_and_whole_floats_are_not_integers(value: object) -> None:
     assert not is_integer(value) and not is_integer(value, numpy=False)
+
+
+def test_an_integer_too_large_for_a_float_is_not_a_finite_number() -> None:
+    """A config value no float can hold gets the site's one-line error, not an OverflowError."""
+    assert not is_finite_number(10**400)
+    assert is_finite_number(10**300)
