@@ -80,6 +80,10 @@ class FeatureSet:
         int64 ``[N]``.
     ids
         Conversation ids, in order.
+    evidence_from
+        int64 ``[N]`` or None: per conversation, how many messages have been read when
+        the first message annotated with a risk indicator has (1-based); 0 when none is
+        annotated (every benign conversation, and data without annotations).
 
     Notes
     -----
@@ -92,6 +96,7 @@ class FeatureSet:
     speakers: list[np.ndarray]
     labels: np.ndarray
     ids: list[str]
+    evidence_from: np.ndarray | None = None
     _flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -103,6 +108,10 @@ class FeatureSet:
         self.speakers = [np.asarray(s, dtype=np.int64).reshape(-1) for s in self.speakers]
         self.ids = [str(i) for i in self.ids]
         n = len(self.ids)
+        if self.evidence_from is not None:
+            self.evidence_from = np.asarray(self.evidence_from, dtype=np.int64).reshape(-1)
+            if self.evidence_from.shape != (n,):
+                raise DataError(f"feature set has {n} ids but {self.evidence_from.size} evidence positions")
         if self.embeddings.ndim != 2:
             raise DataError(
                 f"feature embeddings must be 2-D [U, d], got shape {self.embeddings.shape}"
@@ -140,6 +149,7 @@ class FeatureSet:
             speakers=[self.speakers[i] for i in picked],
             labels=self.labels[picked],
             ids=[self.ids[i] for i in picked],
+            evidence_from=None if self.evidence_from is None else self.evidence_from[picked],
         )
 
     def batch(
@@ -282,10 +292,12 @@ def build_features(
     if not is_integer(max_messages, numpy=False) or max_messages < 1:
         raise ConfigError(f"model.max_messages must be a positive integer, got {max_messages!r}")
     table: dict[str, int] = {}
+    evidence_from = np.zeros(len(conversations), dtype=np.int64)
     rows: list[np.ndarray] = []
     speakers: list[np.ndarray] = []
-    for conversation in conversations:
+    for position, conversation in enumerate(conversations):
         kept = conversation.messages[:max_messages]
+        evidence_from[position] = next((i + 1 for i, m in enumerate(kept) if m.indicators), 0)
         rows.append(
             np.fromiter(
                 (table.setdefault(m.text, len(table)) for m in kept),
@@ -310,4 +322,5 @@ def build_features(
         speakers=speakers,
         labels=np.array([int(c.label) for c in conversations], dtype=np.int64),
         ids=[c.id for c in conversations],
+        evidence_from=evidence_from,
     )

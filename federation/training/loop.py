@@ -174,7 +174,8 @@ def train(
         torch.manual_seed(settings.seed)  # dropout only; the DP noise has its own generator
         for _, drawn in zip(range(steps), batches):
             indices, sampled = drawn[drawn < n], drawn[drawn >= n] - n
-            ends = sampling.window_ends(lengths[indices], window_rng)
+            earliest = None if data.evidence_from is None else data.evidence_from[indices]
+            ends = sampling.window_ends(lengths[indices], window_rng, earliest)
             batch = data.batch(indices, window=settings.train_window, ends=ends).to(device)
             proximal = {"params": params, "anchor": anchor, "mu": settings.proximal_mu}
             if dp_optimizer is None:

@@ -14,16 +14,23 @@ import numpy as np
 __all__ = ["poisson_batches", "shuffled_batches", "window_ends"]
 
 
-def window_ends(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random end per conversation: half the time its last message, else uniform in [1, length].
+def window_ends(lengths: np.ndarray, rng: np.random.Generator, earliest: np.ndarray | None = None) -> np.ndarray:
+    """One random end per conversation: half the time its last message, else uniform in [earliest, length].
 
     A training window is labelled with its conversation's label. The first messages of a
-    grooming conversation are small talk, so prefixes alone would mostly teach noise;
-    every prefix length must still be trained, because scoring reads a window after every
-    message and an untrained short window would raise false warnings.
+    grooming conversation are small talk, so prefixes alone would mostly teach noise:
+    where the data annotates risk indicators, ``earliest`` (1-based, 0 for none) keeps a
+    grooming conversation's windows from ending before its first annotated indicator, so
+    a window labelled grooming always holds some of the grooming. Every prefix length is
+    still trained (by the benign conversations and unannotated data), because scoring
+    reads a window after every message and an untrained short window would raise false
+    warnings.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    uniform = np.minimum(lengths, 1 + np.floor(rng.random(lengths.shape) * lengths).astype(np.int64))
+    first = np.ones_like(lengths) if earliest is None else np.clip(np.asarray(earliest, dtype=np.int64), 1, None)
+    first = np.minimum(first, np.maximum(lengths, 1))
+    span = np.maximum(lengths - first + 1, 0)
+    uniform = np.minimum(lengths, first + np.floor(rng.random(lengths.shape) * span).astype(np.int64))
     return np.where(rng.random(lengths.shape) < 0.5, lengths, uniform)
 
 

@@ -152,3 +152,21 @@ def test_bad_arguments(features: FeatureSet, encoder: CountingEncoder) -> None:
         features.batch([0], window=0)
     with pytest.raises(IndexError):
         features.batch([3])
+
+
+def test_evidence_starts_at_the_first_annotated_message_kept(encoder: CountingEncoder) -> None:
+    """The first message with a risk-indicator code (1-based); 0 when none is kept or annotated."""
+    def annotated(cid: str, codes_at: dict[int, tuple[str, ...]], length: int) -> Conversation:
+        messages = tuple(
+            Message(author=f"u{i % 2}", text=f"line {i}", indicators=codes_at.get(i, ())) for i in range(length)
+        )
+        return Conversation(id=cid, label=1, messages=messages)
+
+    conversations = [
+        annotated("early", {2: ("personal_question",), 4: ("secrecy",)}, 6),
+        annotated("none", {}, 6),
+        annotated("late", {5: ("app_move",)}, 6),  # beyond max_messages: not kept
+    ]
+    features = build_features(conversations, encoder, max_messages=5)
+    assert features.evidence_from.tolist() == [3, 0, 0]
+    assert features.subset([2, 0]).evidence_from.tolist() == [0, 3]

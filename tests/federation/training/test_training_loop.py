@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from federation.errors import ConfigError, DataError
-from federation.models import AttentionWindowHead, FeatureSet, NgramHead, head_arrays, load_head_arrays
+from federation.models import AttentionWindowHead, FeatureSet, MessageScoreHead, NgramHead, head_arrays, load_head_arrays
+from federation.models.windows import window_scores
 from federation.privacy import epsilon_of
 from federation.training import DPParams, TrainSettings, evaluate, sampling, train
 
@@ -227,3 +228,42 @@ def test_train_settings_are_validated_naming_the_field(field, value):
 def test_dp_params_are_validated(kwargs):
     with pytest.raises(ConfigError):
         DPParams(**{"noise_multiplier": 1.0, "max_grad_norm": 1.0, "delta": 1e-5, **kwargs})
+
+
+def _opener_then_evidence(*, annotated: bool) -> FeatureSet:
+    """Every conversation may open with the same line; only grooming later carries the annotated cue.
+
+    Rows: 0 the shared opener, 1-3 small talk, 4 the cue. Grooming: opener, small talk, cue,
+    small talk; benign: half open the same way, then small talk only.
+    """
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(5, DIM)).astype(np.float32)
+    rows, labels = [], []
+    for i in range(64):
+        talk = list(rng.integers(1, 4, 6))
+        if i % 2:
+            rows.append(np.array([0, *talk[:3], 4, *talk[3:]]))
+        else:
+            rows.append(np.array([0, *talk] if i % 4 == 0 else talk))
+        labels.append(i % 2)
+    evidence = np.array([5 if label else 0 for label in labels]) if annotated else None
+    return FeatureSet(
+        embeddings=embeddings, rows=rows, speakers=[np.zeros(r.size, np.int64) for r in rows],
+        labels=np.array(labels), ids=[f"c{i}" for i in range(64)], evidence_from=evidence,
+    )
+
+
+def test_annotated_grooming_is_not_learnt_from_the_lines_before_its_first_cue():
+    """A window of just the shared opener scores low once grooming windows start at the first annotated cue."""
+    settings = TrainSettings(local_epochs=20, batch_size=16, learning_rate=5e-2, seed=3, optimizer="adam")
+    opener_scores = {}
+    for annotated in (False, True):
+        data = _opener_then_evidence(annotated=annotated)
+        torch.manual_seed(0)
+        head = MessageScoreHead(dim_in=DIM)
+        load_head_arrays(head, train(head=head, data=data, settings=settings, dp=None).arrays)
+        per_message = window_scores(head, data, window=50)
+        opener_scores[annotated] = float(np.mean([s[0] for s, y in zip(per_message, data.labels) if y == 1]))
+        after_cue = float(np.mean([s[4] for s, y in zip(per_message, data.labels) if y == 1]))
+        assert after_cue > 0.8  # the cue is learnt either way
+    assert opener_scores[True] < 0.2 < opener_scores[False]
