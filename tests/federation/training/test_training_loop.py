@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from federation.errors import ConfigError, DataError
-from federation.models import AttentionWindowHead, FeatureSet, MessageScoreHead, NgramHead, head_arrays, load_head_arrays
+from federation.models import AttentionWindowHead, FeatureSet, NgramHead, head_arrays, load_head_arrays
 from federation.models.windows import window_scores
 from federation.privacy import epsilon_of
 from federation.training import DPParams, TrainSettings, evaluate, sampling, train
@@ -260,7 +260,7 @@ def test_annotated_grooming_is_not_learnt_from_the_lines_before_its_first_cue():
     for annotated in (False, True):
         data = _opener_then_evidence(annotated=annotated)
         torch.manual_seed(0)
-        head = MessageScoreHead(dim_in=DIM)
+        head = NgramHead(dim_in=DIM, hidden=0)
         load_head_arrays(head, train(head=head, data=data, settings=settings, dp=None).arrays)
         per_message = window_scores(head, data, window=50)
         opener_scores[annotated] = float(np.mean([s[0] for s, y in zip(per_message, data.labels) if y == 1]))
