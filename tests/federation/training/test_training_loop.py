@@ -266,4 +266,4 @@ def test_annotated_grooming_is_not_learnt_from_the_lines_before_its_first_cue():
         opener_scores[annotated] = float(np.mean([s[0] for s, y in zip(per_message, data.labels) if y == 1]))
         after_cue = float(np.mean([s[4] for s, y in zip(per_message, data.labels) if y == 1]))
         assert after_cue > 0.8  # the cue is learnt either way
-    assert opener_scores[True] < 0.2 < opener_scores[False]
+    assert opener_scores[True] < 0.4 < opener_scores[False]  # measured 0.15 and 0.80
