@@ -81,9 +81,9 @@ class FeatureSet:
     ids
         Conversation ids, in order.
     evidence_from
-        int64 ``[N]`` or None: per conversation, how many messages have been read when
-        the first message annotated with a risk indicator has (1-based); 0 when none is
-        annotated (every benign conversation, and data without annotations).
+        int64 ``[N]`` or None: per grooming conversation, how many messages have been read
+        when the first message annotated with a risk indicator has (1-based); 0 for every
+        benign conversation, annotated or not, and where nothing is annotated.
 
     Notes
     -----
@@ -297,7 +297,8 @@ def build_features(
     speakers: list[np.ndarray] = []
     for position, conversation in enumerate(conversations):
         kept = conversation.messages[:max_messages]
-        evidence_from[position] = next((i + 1 for i, m in enumerate(kept) if m.indicators), 0)
+        if conversation.label == 1:  # a benign chat may quote an indicator: its windows stay unrestricted
+            evidence_from[position] = next((i + 1 for i, m in enumerate(kept) if m.indicators), 0)
         rows.append(
             np.fromiter(
                 (table.setdefault(m.text, len(table)) for m in kept),

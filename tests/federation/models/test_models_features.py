@@ -156,17 +156,18 @@ def test_bad_arguments(features: FeatureSet, encoder: CountingEncoder) -> None:
 
 def test_evidence_starts_at_the_first_annotated_message_kept(encoder: CountingEncoder) -> None:
     """The first message with a risk-indicator code (1-based); 0 when none is kept or annotated."""
-    def annotated(cid: str, codes_at: dict[int, tuple[str, ...]], length: int) -> Conversation:
+    def annotated(cid: str, codes_at: dict[int, tuple[str, ...]], length: int, label: int = 1) -> Conversation:
         messages = tuple(
             Message(author=f"u{i % 2}", text=f"line {i}", indicators=codes_at.get(i, ())) for i in range(length)
         )
-        return Conversation(id=cid, label=1, messages=messages)
+        return Conversation(id=cid, label=label, messages=messages)
 
     conversations = [
         annotated("early", {2: ("personal_question",), 4: ("secrecy",)}, 6),
         annotated("none", {}, 6),
         annotated("late", {5: ("app_move",)}, 6),  # beyond max_messages: not kept
+        annotated("quoted", {1: ("secrecy",)}, 6, label=0),  # a benign report quoting a groomer
     ]
     features = build_features(conversations, encoder, max_messages=5)
-    assert features.evidence_from.tolist() == [3, 0, 0]
+    assert features.evidence_from.tolist() == [3, 0, 0, 0]
     assert features.subset([2, 0]).evidence_from.tolist() == [0, 3]
