@@ -30,7 +30,7 @@ from federation.attack import AttackSettings
 from federation.data.synthetic import SynthSettings
 from federation.models.spec import ModelSpec
 from federation.privacy.node_policy import DERIVED_FIELDS, NodePolicy
-from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings, StrategySettings
+from federation.runconfig import EvaluationSettings, PretrainSettings, PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
 
 #: The model group's ``_target_`` (the YAML files name the class they describe).
@@ -107,6 +107,7 @@ AttackConfig = config_of(AttackSettings, name="AttackConfig")
 #: ``train.seed`` is the run's ``seed``; ``proximal_mu`` is FedProx's ``strategy.proximal_mu``.
 TrainConfig = config_of(TrainSettings, name="TrainConfig", exclude=("proximal_mu", "seed"))
 EvaluationConfig = config_of(EvaluationSettings, name="EvaluationConfig")
+PretrainConfig = config_of(PretrainSettings, name="PretrainConfig")
 
 
 # -- data: one schema per source ---------------------------------------------------------------
@@ -201,6 +202,7 @@ class RootConfig:
     cache_dir: Optional[str] = None
     train: TrainConfig = field(default_factory=TrainConfig)  # type: ignore[valid-type]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)  # type: ignore[valid-type]
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # type: ignore[valid-type]
 
 
 #: Options with a schema of their own: ``conf/<group>/<option>.yaml`` lists ``<option>_schema`` first.

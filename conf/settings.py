@@ -20,7 +20,7 @@ import conf
 from conf.schema import MODEL_TARGET
 from federation.errors import ConfigError
 from federation.models.spec import ModelSpec
-from federation.runconfig import EvaluationSettings, PrivacySettings, RunSettings, StrategySettings
+from federation.runconfig import EvaluationSettings, PretrainSettings, PrivacySettings, RunSettings, StrategySettings
 from federation.training import TrainSettings
 
 T = TypeVar("T")
@@ -221,6 +221,7 @@ def settings_from_config(
         privacy=build(PrivacySettings, "privacy", privacy),
         strategy=build(StrategySettings, "strategy", cfg.strategy),
         evaluation=build(EvaluationSettings, "evaluation", cfg.evaluation),
+        pretrain=build(PretrainSettings, "pretrain", cfg.pretrain),
     )
     if production and run.mode != "federated":
         raise ConfigError(f"mode={run.mode!r}: production runs are federated; baselines run with `cesagram simulate`")

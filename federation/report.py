@@ -152,6 +152,43 @@ def protections(run: RunSettings, *, tls: bool = False, authentication: bool = F
     }
 
 
+def training_parts(run: RunSettings, public: dict[str, Any] | None) -> dict[str, Any]:
+    """Which part of training was public (pretraining on the public set) and which private (the nodes)."""
+    private = {
+        "mode": run.mode,
+        "privacy": run.privacy.mode,
+        "data": "the nodes' own conversations" if run.mode == "federated" else "the nodes' conversations, pooled",
+    }
+    if public is None:
+        return {"public": None, "private": private}
+    return {
+        "public": {
+            **public,
+            "privacy": "none needed: synthetic chats and public chit-chat that share no text with the nodes' data",
+        },
+        "private": private,
+    }
+
+
+def training_lines(training: dict[str, Any] | None) -> list[str]:
+    """One line on the public and private parts of training."""
+    if not training:
+        return []
+    public = training.get("public")
+    private = training["private"]
+    private_text = f"private part: {private['data']}, privacy {private['privacy']}"
+    if not public:
+        return [f"Training: no public pretraining; {private_text}.", ""]
+    if public.get("resumed"):
+        return [f"Training: resumed from a checkpoint of a run pretrained on public data; {private_text}.", ""]
+    return [
+        f"Training: public part: the head pretrained on {public['conversations']} public conversations "
+        f"({public['positives']} grooming; no privacy cost), epoch {public['best_epoch']} of {public['epochs']} kept "
+        f"(held-out public F0.5 {public['validation_f05']:.3f}); {private_text}.",
+        "",
+    ]
+
+
 def build_report(
     *,
     run: RunSettings,
@@ -236,6 +273,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {key} | {_fmt(final[key])} |")
         lines.append("")
         lines += prevalence_lines(final.get("at_prevalence"))
+    lines += training_lines(report.get("training"))
     lines += real_negative_lines(report.get("real_negatives"))
     lines += behaviour_lines(report.get("behaviour"))
     attack = report.get("attack")
@@ -490,7 +528,8 @@ def model_card(report: dict[str, Any]) -> str:
     ]
     for name, node in (report.get("nodes") or {}).items():
         lines.append(f"- {name} ({node['kind']}): {node['conversations']} conversations, {node['positives']} grooming")
-    lines += ["", "## Privacy", "", f"{privacy['guarantee']}."]
+    lines += ["", *training_lines(report.get("training"))]
+    lines += ["## Privacy", "", f"{privacy['guarantee']}."]
     for name, p in (privacy.get("nodes") or {}).items():
         lines.append(
             f"- {name}: epsilon {_fmt(p['epsilon'])} at delta {p['delta']} ({p['accountant']} accountant, "

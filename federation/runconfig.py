@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from federation.checks import is_integer
+from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 from federation.models.spec import ModelSpec
 from federation.training import TrainSettings
@@ -172,6 +172,48 @@ class EvaluationSettings:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class PretrainSettings:
+    """``pretrain.*``: whether and how the server pretrains the head on the public set.
+
+    Attributes
+    ----------
+    enabled
+        Pretrain before round 1 (a resumed run keeps its checkpoint's weights instead).
+    conversations, positive_rate
+        Size and share of grooming of the public set (see :mod:`federation.data.synthetic.public`).
+    epochs
+        Plain training passes over the public set; the best one on its held-out fifth is kept.
+    learning_rate, momentum, batch_size
+        Of the plain SGD (the window length is the run's ``train.train_window``).
+    """
+
+    enabled: bool = False
+    conversations: int = 3000
+    positive_rate: float = 0.3
+    epochs: int = 20
+    learning_rate: float = 0.5
+    momentum: float = 0.9
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"pretrain.enabled must be true or false, got {self.enabled!r}")
+        if not is_integer(self.epochs) or self.epochs < 1:
+            raise ConfigError(f"pretrain.epochs must be a positive integer, got {self.epochs!r}")
+        if not is_finite_number(self.learning_rate) or self.learning_rate <= 0:
+            raise ConfigError(f"pretrain.learning_rate must be a positive number, got {self.learning_rate!r}")
+        if not is_integer(self.conversations) or self.conversations < 10:
+            raise ConfigError(f"pretrain.conversations must be an integer >= 10, got {self.conversations!r}")
+        if not is_finite_number(self.positive_rate) or not 0 < self.positive_rate < 1:
+            raise ConfigError(f"pretrain.positive_rate must be a number in (0, 1), got {self.positive_rate!r}")
+        if not is_finite_number(self.momentum) or not 0 <= self.momentum < 1:
+            raise ConfigError(f"pretrain.momentum must be a number in [0, 1), got {self.momentum!r}")
+        if not is_integer(self.batch_size) or self.batch_size < 1:
+            raise ConfigError(f"pretrain.batch_size must be a positive integer, got {self.batch_size!r}")
+
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything the ServerApp and the nodes need to know about one run."""
@@ -194,6 +236,7 @@ class RunSettings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
 
     def __post_init__(self) -> None:
         _check_choice("mode", self.mode, RUN_MODES)

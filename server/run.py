@@ -19,9 +19,10 @@ from federation.data.load import load_conversations
 from federation.models.features import build_features
 from federation.models.spec import build_encoder, build_head
 from federation.models.weights import head_arrays, load_head_arrays
+from federation.pretrain import pretrain_head
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.real_negatives import measure_real_negatives
-from federation.report import build_report, model_card, protections, write_report
+from federation.report import build_report, model_card, protections, training_parts, write_report
 from federation.runconfig import RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
@@ -83,12 +84,19 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     head = build_head(run.model, dim_in=encoder.dim, seed=run.seed)
     strategy = build_strategy(run)
     first_round, weights = 1, None
+    public_part: dict[str, Any] | None = None
     if deployment is not None and deployment.resume:
         first_round, weights = _resume(run, run_dir, recorder, strategy)
     else:
         (run_dir / "progress.jsonl").unlink(missing_ok=True)
     if weights is not None:
         load_head_arrays(head, weights)
+        if run.pretrain.enabled:
+            public_part = {"resumed": True}  # the checkpoint's weights started from the pretrained head
+    elif run.pretrain.enabled:
+        log.info("pretraining the head on %d public conversations (no privacy cost)", run.pretrain.conversations)
+        pretrained = pretrain_head(head, encoder, run)
+        public_part = pretrained.as_dict()
     plan = RoundPlan(
         first_round=first_round,
         last_round=run.rounds,
@@ -154,7 +162,12 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
         final=final,
         federated_final=federated_final,
         timing=timing,
-        extra={**_deployment_extra(run, recorder, deployment), "real_negatives": real_negatives, "behaviour": behaviour},
+        extra={
+            **_deployment_extra(run, recorder, deployment),
+            "real_negatives": real_negatives,
+            "behaviour": behaviour,
+            "training": training_parts(run, public_part),
+        },
     )
     write_report(report, run_dir)
     save_bundle(

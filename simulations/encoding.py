@@ -20,6 +20,8 @@ from federation.errors import DataError
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MiniLMEncoder
 from federation.models.spec import build_encoder
+from federation.data.synthetic.public import public_conversations
+from federation.pretrain import public_set_settings
 from federation.runconfig import RunSettings
 
 __all__ = ["CHUNK_TEXTS", "encode_ahead", "run_cache"]
@@ -55,6 +57,9 @@ def encode_ahead(settings: RunSettings, *, on_progress: Callable[[int, int], Non
         except DataError:
             continue  # the node refuses its file itself and the report says why
         for conversation in conversations:
+            texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])
+    if settings.pretrain.enabled and settings.mode == "federated":
+        for conversation in public_conversations(public_set_settings(settings)):  # the server's pretraining set
             texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])
     distinct = list(texts)
     encoder.on_progress = on_progress

@@ -14,8 +14,9 @@ The corpus is split by key once, for every use in the project:
   may read them. :func:`real_negative_set` is the evaluation set drawn from them.
 * **background**: every other usable conversation, the source of real language for the
   synthetic federations (:mod:`federation.data.synthetic`): digests starting with ``4``
-  or ``5`` for the held-out synthetic test file, the rest (``6``-``f``) for the nodes, so
-  that the test file's real language was never trained on either.
+  or ``5`` for the held-out synthetic test file, ``6`` or ``7`` for the server's public
+  pretraining set, the rest (``8``-``f``) for the nodes. The test file's real language was
+  never trained on, and the public set's is not the nodes'.
 
 A conversation is *usable* with at least two authors and six non-empty messages.
 """
@@ -52,8 +53,10 @@ logger = logging.getLogger(__name__)
 PACKAGE = "chitchat_dataset"
 ID_PREFIX = "chitchat-"
 MIN_MESSAGES = 6
-Part = Literal["reserved", "test", "nodes"]
-_PART_OF_DIGIT: dict[str, Part] = {digit: "reserved" for digit in "0123"} | {"4": "test", "5": "test"}
+Part = Literal["reserved", "test", "public", "nodes"]
+_PART_OF_DIGIT: dict[str, Part] = (
+    {digit: "reserved" for digit in "0123"} | {"4": "test", "5": "test"} | {"6": "public", "7": "public"}
+)
 
 
 def part_of(key: str) -> Part:
@@ -171,6 +174,8 @@ def real_negative_set(conversations: Iterable[Conversation] | None = None) -> li
     return _part(conversations, "reserved")
 
 
-def background_pool(part: Literal["nodes", "test"], conversations: Iterable[Conversation] | None = None) -> list[Conversation]:
-    """Usable conversations outside the reserved quarter: ``nodes`` (about 2,100) or ``test`` (about 400)."""
+def background_pool(
+    part: Literal["nodes", "test", "public"], conversations: Iterable[Conversation] | None = None
+) -> list[Conversation]:
+    """Usable conversations outside the reserved quarter: ``nodes``, ``test`` or ``public`` (counts in the README)."""
     return _part(conversations, part)

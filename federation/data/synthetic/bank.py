@@ -8,14 +8,17 @@ unknown roles, shared sets used before they are defined, and slots with no value
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Literal
 
 from federation.data.indicators import INDICATOR_CODES
 from federation.data.synthetic.phrases import ALL_BANKS, SHARED, SLOTS
 
-__all__ = ["Exchange", "Line", "load_banks"]
+__all__ = ["HALVES", "Banks", "Exchange", "Half", "Line", "load_banks", "split_banks"]
 
 _LINE = re.compile(r"^(?P<role>[A-Z])(?P<flags>[?~]*)(?:\[(?P<codes>[a-z_,]+)\])?:\s*(?P<alts>\S.*)$")
 _SHARED = re.compile(r"^@(?P<name>\w+)\s*=\s*(?P<alts>\S.*)$")
@@ -50,6 +53,12 @@ class Line:
 
 
 Exchange = tuple[Line, ...]
+Banks = dict[str, tuple[Exchange, ...]]
+#: The two disjoint halves of every line's alternatives: the nodes' (and the test file's)
+#: synthetic data is written from ``private``, the server's public pretraining set from
+#: ``public`` (see :func:`split_banks`).
+Half = Literal["private", "public"]
+HALVES: tuple[Half, ...] = ("private", "public")
 
 
 def _split(alts: str, *, shared: dict[str, tuple[str, ...]], where: str) -> tuple[str, ...]:
@@ -162,3 +171,98 @@ def load_banks() -> dict[str, tuple[Exchange, ...]]:
                 raise ValueError(f"bank {name!r} is defined twice")
             banks[name] = exchanges
     return banks
+
+
+def _hashed_half(text: str) -> Half:
+    return HALVES[hashlib.sha256(text.encode("utf-8")).digest()[0] & 1]
+
+
+class _Sides:
+    """Texts that must be on the same half (a question and its aligned reply), and their half."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+        self._half: dict[str, Half] = {}
+
+    def _root(self, text: str) -> str:
+        while self._parent.get(text, text) != text:
+            text = self._parent[text]
+        return text
+
+    def tie(self, first: str, second: str) -> None:
+        a, b = self._root(first), self._root(second)
+        if a != b:
+            self._parent[b] = a
+
+    def get(self, text: str) -> Half | None:
+        return self._half.get(self._root(text))
+
+    def balance(self, texts: Sequence[str]) -> None:
+        """Give each text of ``texts`` not yet placed the half that has fewer of them so far."""
+        for text in texts:
+            if self.get(text) is None:
+                counts = {half: sum(self.get(t) == half for t in texts) for half in HALVES}
+                even = counts["private"] == counts["public"]
+                self._half[self._root(text)] = _hashed_half(text) if even else min(HALVES, key=counts.__getitem__)
+
+
+def _side_of_texts(banks: Banks, shared: Mapping[str, Sequence[str]]) -> _Sides:
+    """One half per distinct alternative text, such that every line keeps some of each.
+
+    A text is on one half wherever it occurs, so the halves are disjoint as texts, not
+    only as positions. An aligned reply (``~``) is tied to the alternative it answers;
+    each shared set is split evenly first, then each line's own texts even it out.
+    """
+    sides = _Sides()
+    lines: list[Line] = []
+    for exchanges in banks.values():
+        for exchange in exchanges:
+            for before, line in zip((None, *exchange), exchange):
+                if line.aligned and before is not None:
+                    for question, reply in zip(before.alternatives, line.alternatives, strict=True):
+                        sides.tie(question, reply)
+                else:
+                    lines.append(line)
+    for texts in shared.values():
+        sides.balance(texts)
+    for line in lines:
+        sides.balance(line.alternatives)
+    unsplit = sorted({" | ".join(line.alternatives) for line in lines if len({sides.get(t) for t in line.alternatives}) < 2})
+    if unsplit:
+        raise ValueError(
+            f"{len(unsplit)} bank lines cannot be split into a public and a private half (give each another "
+            f"alternative of its own): {'; '.join(repr(line) for line in unsplit)}"
+        )
+    return sides
+
+
+def split_banks(banks: Banks, half: Half, *, shared: Mapping[str, Sequence[str]]) -> Banks:
+    """The ``half`` of every line's alternatives (see :data:`Half`); the other half is disjoint.
+
+    Raises
+    ------
+    ValueError
+        When a line cannot be split (one alternative, or only alternatives tied to the
+        same half elsewhere): the message names each such line.
+    """
+    side = _side_of_texts(banks, shared)
+    out: Banks = {}
+    for name, exchanges in banks.items():
+        split: list[Exchange] = []
+        for exchange in exchanges:
+            lines: list[Line] = []
+            keep: list[int] = []
+            for line in exchange:
+                if not line.aligned:
+                    keep = [i for i, text in enumerate(line.alternatives) if side.get(text) == half]
+                kept = tuple(line.alternatives[i] for i in keep)
+                lines.append(replace(line, alternatives=kept))
+            split.append(tuple(lines))
+        out[name] = tuple(split)
+    return out
+
+
+@lru_cache(maxsize=2)
+def bank_half(half: Half) -> Banks:
+    """:func:`load_banks`'s ``half``, computed once per process. Treat it as read-only."""
+    return split_banks(load_banks(), half, shared=parse_shared(SHARED))

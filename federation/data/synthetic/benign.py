@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.data.synthetic.background import Background, with_background
-from federation.data.synthetic.bank import load_banks
+from federation.data.synthetic.bank import Banks
 from federation.data.synthetic.dialogue import Deck, Slots, Speaker, Turn, assemble, new_author, realise, to_messages, weave
 from federation.data.types import Conversation
 
@@ -66,6 +66,7 @@ def benign_conversation(
     rng: random.Random,
     weights: Callable[[str], tuple[float, ...]],
     background: Sequence[Conversation],
+    banks: Banks,
     extra: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """One benign conversation of exactly ``length`` messages in ``scenario``.
@@ -86,6 +87,8 @@ def benign_conversation(
         Real conversations that small-talk scenarios are woven into, exactly as grooming
         conversations are (see :mod:`.background`); a helpline's or a safety team's chat
         is padded with more of its own kind of talk instead.
+    banks
+        The phrase banks to write the scripted lines from (one half, see :func:`.bank.bank_half`).
     extra
         Extra record keys.
 
@@ -96,7 +99,6 @@ def benign_conversation(
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; use one of {sorted(SCENARIOS)}")
-    banks = load_banks()
     slots = Slots(rng)
     spec = SCENARIOS[scenario]
     speakers = {
@@ -122,7 +124,7 @@ def benign_conversation(
         turns = weave(core, background=real.take, length=length, rng=rng, lead=0 if spec.opens_itself else 2)
         keys = real.keys
     else:
-        turns = _support_chat(core, filler=spec.filler, length=length, rng=rng, slots=slots)
+        turns = _support_chat(core, filler=spec.filler, length=length, rng=rng, slots=slots, banks=banks)
     return Conversation(
         id=conversation_id,
         label=0,
@@ -131,7 +133,9 @@ def benign_conversation(
     )
 
 
-def _support_chat(core: list[list[Turn]], *, filler: str, length: int, rng: random.Random, slots: Slots) -> list[Turn]:
+def _support_chat(
+    core: list[list[Turn]], *, filler: str, length: int, rng: random.Random, slots: Slots, banks: Banks
+) -> list[Turn]:
     """A counsellor's or a safety team's chat: their own scripted talk between the core exchanges."""
-    padding = Deck(load_banks()[filler], rng)
+    padding = Deck(banks[filler], rng)
     return assemble(core, filler=lambda: realise(padding.draw(), rng=rng, slots=slots), length=length, rng=rng)

@@ -34,6 +34,7 @@ from federation.data.chitchat import background_pool
 from federation.data.partition import dirichlet_sizes, skewed_rate
 from federation.data.records import write_jsonl
 from federation.data.synthetic.background import real_chat
+from federation.data.synthetic.bank import Banks, bank_half
 from federation.data.synthetic.benign import benign_conversation
 from federation.data.synthetic.dialogue import Speaker, new_author
 from federation.data.synthetic.grooming import TEMPOS, grooming_conversation, tempo_length
@@ -54,7 +55,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"
 NODE_KINDS: tuple[str, ...] = ("hotline", "police", "platform")
 MANIFEST = "manifest.json"
 TEST_FILE = "test.jsonl"
@@ -230,7 +231,14 @@ def _clip(length: int, settings: SynthSettings) -> int:
 
 
 def _one(
-    kind: str, *, label: int, conversation_id: str, settings: SynthSettings, rng: random.Random, pool: Sequence[Conversation]
+    kind: str,
+    *,
+    label: int,
+    conversation_id: str,
+    settings: SynthSettings,
+    rng: random.Random,
+    pool: Sequence[Conversation],
+    banks: Banks,
 ) -> Conversation:
     profile = KIND_PROFILES[kind]
     weights = partial(persona_weights, formality=profile.formality)
@@ -246,6 +254,7 @@ def _one(
             groomer_weights=weights(persona),
             child_weights=weights(profile.child_persona),
             background=pool,
+            banks=banks,
             extra={"synthetic": {"kind": kind, "scenario": f"grooming_{tempo}"}},
         )
     # Benign lengths follow the kind's grooming tempos, so that length tells nothing.
@@ -261,6 +270,7 @@ def _one(
         rng=rng,
         weights=weights,
         background=pool,
+        banks=banks,
         extra={"synthetic": {"kind": kind, "scenario": scenario}},
     )
 
@@ -273,6 +283,7 @@ def generate_conversations(
     settings: SynthSettings,
     rng: random.Random,
     pool: Sequence[Conversation],
+    banks: Banks | None = None,
 ) -> list[Conversation]:
     """Conversations for the given kinds, one per entry of ``kinds``, in a shuffled order.
 
@@ -290,7 +301,12 @@ def generate_conversations(
     pool
         Real chats every conversation is built on (see :mod:`.background`); never a
         reserved one.
+    banks
+        The phrase banks the scripted lines come from; by default the ``private`` half,
+        which the nodes' data and the test file are written from (the ``public`` half is
+        the server's pretraining set's, :mod:`.public`).
     """
+    banks = bank_half("private") if banks is None else banks
     count = len(kinds)
     if positive_rate is None:
         labels = [int(rng.random() < KIND_PROFILES[kind].positive_rate) for kind in kinds]
@@ -301,7 +317,7 @@ def generate_conversations(
         labels = [1] * positives + [0] * (count - positives)
     rng.shuffle(labels)
     return [
-        _one(kind, label=label, conversation_id=f"{prefix}-{index:05d}", settings=settings, rng=rng, pool=pool)
+        _one(kind, label=label, conversation_id=f"{prefix}-{index:05d}", settings=settings, rng=rng, pool=pool, banks=banks)
         for index, (kind, label) in enumerate(zip(kinds, labels))
     ]
 

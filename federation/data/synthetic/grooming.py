@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from federation.data.synthetic.background import Background, with_background
-from federation.data.synthetic.bank import load_banks
+from federation.data.synthetic.bank import Banks
 from federation.data.synthetic.dialogue import Slots, Speaker, Turn, new_author, realise, to_messages, weave
 from federation.data.types import Conversation
 
@@ -116,10 +116,10 @@ _CONTEXT_COUNTS = {"fast": (0, 1), "medium": (0, 2), "slow": (1, 3)}
 
 
 def _with_context(
-    blocks: list[list[Turn]], *, tempo: str, persona: str, rng: random.Random, slots: Slots
+    blocks: list[list[Turn]], *, tempo: str, persona: str, rng: random.Random, slots: Slots, banks: Banks
 ) -> list[list[Turn]]:
     """Insert a few neutral exchanges of the groomer's cover context between the stages."""
-    context = load_banks()[f"context:{rng.choice(CONTEXTS[persona])}"]
+    context = banks[f"context:{rng.choice(CONTEXTS[persona])}"]
     count = min(len(context), rng.randint(*_CONTEXT_COUNTS[tempo]))
     out = list(blocks)
     for exchange in rng.sample(context, count):
@@ -127,8 +127,7 @@ def _with_context(
     return out
 
 
-def _stage_blocks(stages: list[str], *, rng: random.Random, slots: Slots) -> list[list[Turn]]:
-    banks = load_banks()
+def _stage_blocks(stages: list[str], *, rng: random.Random, slots: Slots, banks: Banks) -> list[list[Turn]]:
     used: dict[str, set[int]] = {}
     blocks = []
     for stage in stages:
@@ -152,6 +151,7 @@ def grooming_conversation(
     groomer_weights: tuple[float, ...],
     child_weights: tuple[float, ...],
     background: Sequence[Conversation],
+    banks: Banks,
     extra: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """One grooming conversation of exactly ``length`` messages between a groomer and a child.
@@ -175,6 +175,9 @@ def grooming_conversation(
     background
         Real conversations to weave the stages into (see :mod:`.background`); the keys
         used are added to ``extra["synthetic"]["background"]``.
+    banks
+        The phrase banks to write the scripted lines from: one half of
+        :func:`.bank.load_banks` (see :func:`.bank.bank_half`).
     extra
         Extra record keys (e.g. provenance of the synthetic record).
 
@@ -197,8 +200,8 @@ def grooming_conversation(
     }
     real = Background(background, roles=("G", "C"), rng=rng)
     stages = plan_stages(tempo, rng=rng)
-    core = _stage_blocks(stages, rng=rng, slots=slots)
-    core = _with_context(core, tempo=tempo, persona=groomer_persona, rng=rng, slots=slots)
+    core = _stage_blocks(stages, rng=rng, slots=slots, banks=banks)
+    core = _with_context(core, tempo=tempo, persona=groomer_persona, rng=rng, slots=slots, banks=banks)
     turns = weave(core, background=real.take, length=length, rng=rng)
     return Conversation(
         id=conversation_id,

@@ -166,7 +166,7 @@ G: they wouldn't understand | it's just better that way | good
 
 G[secrecy]: don't tell your parents about us | this is our little secret | your parents wouldn't get it, don't tell them | nobody needs to know we talk
 C: ok | why not? | ok i won't | i don't tell them anything anyway
-G?: they wouldn't understand | good
+G?: they wouldn't understand | good | they'd just overreact
 
 G[secrecy]: @delete
 C: ok | why? | done | @ok
@@ -174,7 +174,7 @@ G?: just in case | good
 
 G[secrecy]: if anyone asks, say i'm a friend from school | say we met at {game} club | tell them i'm your cousin
 C: ok | why? | lol ok
-G?: it's easier that way
+G?: it's easier that way | less hassle that way
 
 == grooming:isolation
 G[isolation]: your friends don't get you like i do | i'm the only one who really understands you | your parents are so unfair to you
@@ -183,11 +183,11 @@ G: you can always talk to me | i'll always be here for you | talk to me anytime
 
 G[isolation]: you don't need them, you've got me | they're just jealous of you | forget about them, they don't care | your parents don't listen to you like i do
 C: yeah | i guess | maybe you're right | idk
-G?: i'm always here
+G?: i'm always here | you can always talk to me
 
 G[isolation]: your mum sounds so strict | nobody treats you the way you deserve | your friends seem fake tbh
 C: she is | i know | maybe
-G?: you deserve better
+G?: you deserve better | you deserve more than that
 
 == grooming:app_move
 G[app_move]: @move_app
@@ -208,7 +208,7 @@ C: why | @idk | ok one sec | maybe later
 G[photo_request]: just want to see you | i sent you mine | please, just one
 
 G[photo_request]: send me a pic of you | i want to see what you look like now | send me one just for me
-C: why | ok | maybe later | idk
+C: why | ok | maybe later | idk | not now
 G?[pressure]: come on, just one | please, don't be boring
 
 G[photo_request]: @video
@@ -256,14 +256,14 @@ G[pressure]: don't make me angry | i thought you cared about me | answer me next
 
 G[pressure]: after everything i did for you? | you owe me | if you really liked me you would | you're being so selfish
 C: sorry | it's not like that | ok ok
-G?: good
+G?: good | good good
 
 G[pressure]: if you don't answer i'll tell your parents about our chats | i'll show everyone our messages | i know where your school is | you'll get in trouble if you don't answer
 C: please don't | ok ok | i'm scared | please stop
 
 G[pressure]: you said you'd do it | you promised me | i'm so hurt you're ignoring me | don't you trust me?
 C: i'm sorry | i know | i do trust you
-G?: then prove it
+G?: then prove it | show me then
 
 """
 
@@ -271,7 +271,7 @@ BENIGN = """
 == benign:teen_peers
 A: your hair looks so good today | your story was so funny | your new shoes are so nice
 B: aw thanks!! | @laugh | thank youuu
-A?: i mean it
+A?: i mean it | honestly
 
 A: is your mum still mad at you? | did your dad say yes? | are you still grounded?
 B: kind of | yes!! | until {day} lol
@@ -291,7 +291,7 @@ A: same!! | oh my cousin goes there | @ack
 
 A: @move_app | what's your {app}
 B: @ok | sure, add me | already added you
-A?: added
+A?: added | added you
 
 A: @parents_home | can i come over?
 B: no they're at work, come round | yeah my mum's home | mum says ok
@@ -303,7 +303,7 @@ A: cute | omg love it | @laugh
 
 A: @dont_tell | don't tell anyone but i like {name} | keep it a secret, we're planning {name}'s birthday
 B: omg i won't | my lips are sealed | promise
-A?: good
+A?: good | good good
 
 A: @meet | let's meet at {place} {day} | want to come to {place} with us {day}?
 B: yes!! | what time? | i'll ask my mum
@@ -311,14 +311,14 @@ A: like {time}? | @ok
 
 A: why are you ignoring me lol | @answer_me | helloooo
 B: @busy | sorry
-A: lol ok
+A: lol ok | haha fine
 
 A: you're really good at {game} | you're so funny | @compliment
 B: @laugh | stop it | thanks!!
 
 A: @video | facetime? i'm so bored | call me, i need help with the {subject} homework
 B: ok 5 mins | can't, at dinner | sure
-A: ok
+A: ok | okey
 
 A: did you hear what happened with {name}? | {name} told me something crazy | omg wait till you hear this
 B: what?? | no tell me | what happened
@@ -326,12 +326,12 @@ A: i'll tell you tomorrow | they broke up lol | can't say here
 
 A: i got a new phone | i finally got {app} | my mum let me get {app}
 B: omg finally | @nice | what's your username?
-A: i'll send it
+A: i'll send it | sending it now
 
 == benign:adult_dating
 A: @compliment | you look great in your photos | i love your profile
 B: thanks! you too | haha thank you | that's sweet
-A?: i mean it
+A?: i mean it | honestly
 
 A: @ask_age | how old are you btw, your profile doesn't say
 B: {age_adult}, you? | {age_adult} | why do you ask?
@@ -343,7 +343,7 @@ A: oh nice i'm close by | @ack
 
 A: @move_app | can we move to {app}? this app is so slow
 B: @ok | sure | good idea
-A: messaged you there
+A: messaged you there | sent you a message there
 
 A: @send_pic | send me a pic from your hike | what do you look like now? send a pic
 B: one sec | ok here | haha sure
@@ -361,7 +361,7 @@ B: haha ok | my lips are sealed | fair
 
 A: you're funny, you know that? | you're really easy to talk to | you're sweet
 B: haha thanks | you too | why thank you
-A?: i mean it
+A?: i mean it | honestly
 
 A: how was work? | long day? | how was the meeting?
 B: exhausting | fine, glad it's over | long lol
@@ -369,7 +369,7 @@ A: glass of wine time | you deserve a rest
 
 A: i had a really nice time last night | thanks for dinner | that was fun
 B: me too | same, let's do it again | anytime
-A: next week?
+A: next week? | maybe next week?
 
 == benign:parent_child
 A: don't tell dad about the surprise party | keep it a secret from your sister, it's her present | @dont_tell
@@ -378,11 +378,11 @@ A: good, he'll love it | thanks love
 
 A: i'll get you {skin} if you finish your homework | i'll top up your phone tonight | i'll send you credit for {game} if your room is tidy
 B: deal!! | yesss | ok fine
-A?: homework first
+A?: homework first | homework before games
 
 A: is dad home yet? | @parents_home | is your brother home?
 B: not yet | yeah he's here | no
-A: ok, dinner at {time}
+A: ok, dinner at {time} | fine, dinner is at {time}
 
 A: @answer_me | answer your phone please | you'll be in trouble if you don't answer
 B: @busy | sorry phone was on silent | sorry mum
@@ -394,7 +394,7 @@ A: @thanks
 
 A: i'll pick you up at {time} | meet me at {place} after school | @meet
 B: ok | can {name} come too? | ok see you
-A: sure
+A: sure | sure thing
 
 A: how was school? | did you eat lunch? | how was the {subject} test?
 B: fine | ok | good i think
@@ -418,11 +418,11 @@ A: just checking | good | do it now please
 == benign:coach_tutor
 A: great job today, you're really talented | you're very mature for your age, the team looks up to you | @compliment
 B: thanks coach! | thank you | @laugh
-A?: keep it up
+A?: keep it up | keep going like that
 
 A: practice moved to {day} at {time} | the {subject} lesson is moved to {day} | no practice {day}, pitch is closed
 B: @ok | got it | thanks
-A?: tell your parents please
+A?: tell your parents please | let your parents know please
 
 A: can you send me a pic of the signed form | send me a pic of your homework | send me a photo of the consent form
 B: ok | here | will do tonight
@@ -434,11 +434,11 @@ A: @thanks | ok good to know
 
 A: we can do the {subject} lesson as a video call | @video | the lesson link is on the school app
 B: @ok | ok thanks | sure
-A?: see you then
+A?: see you then | see you
 
 A: you're improving so much | you're a natural | you're one of the hardest workers i coach
 B: @thanks | really? | @laugh
-A: keep it up
+A: keep it up | keep going like that
 
 A: please make sure your parents know the schedule | can your mum or dad sign the form? | i'll email your parents the details
 B: ok | yes | will do
@@ -453,7 +453,7 @@ A: {price} and it's yours | fair trade
 
 A: @move_app | add me on discord, easier to trade
 B: @ok | added
-A?: ok sent
+A?: ok sent | done, sent
 
 A: send a pic of your inventory | screenshot the trade | @send_pic
 B: one sec | here | ok
@@ -465,11 +465,11 @@ A: @ack | gg
 
 A: you're really good at {game} | you play like a pro | nice clutch
 B: haha thanks | @laugh | i know
-A?: gg
+A?: gg | gg wp
 
 A: r u there? | you still on? | @answer_me
 B: @busy | back | here
-A: ok queue up
+A: ok queue up | ok join the lobby
 
 A: @dont_tell | keep it a secret lol, best loot spot | don't tell anyone about this glitch
 B: @laugh | ok | i won't
@@ -484,31 +484,31 @@ A: ok fine | ok deal
 == benign:marketplace
 A: is the {item} still available? | hi, still got the {item}? | interested in the {item}
 B: yes still available | yep | yes it is
-A: great
+A: great | great stuff
 
 A: @send_pic | can you send more pics? | any scratches? got a pic?
 B: sure one sec | here | sent
-A: looks good
+A: looks good | looks fine to me
 
 A: would you take {price}? | best price? | is {price} ok?
 B~: {price} is fine | lowest is {price} | ok deal
-A: deal
+A: deal | deal then
 
 A: can we meet at {place} {day}? | i can pick it up at {time} | @meet
 B: works for me | ok | {day} is better
-A: see you then
+A: see you then | see you
 
 A: @move_app | text me on whatsapp, easier
 B: @ok | sure
-A?: sent
+A?: sent | just sent it
 
 A: @ask_where | where do you live roughly, for pick up?
-B: near the centre | not far from {place}
+B: near the centre | not far from {place} | just outside town
 A: ok close | @ack
 
 A: hello?? still want it? | @answer_me | are you still coming?
 B: @busy | yes sorry, on my way | sorry running late
-A: no worries
+A: no worries | no problem
 
 A: does the {item} come with anything? | why are you selling it? | how old is the {item}?
 B~: just the charger | moving house | about a year
@@ -517,19 +517,19 @@ A: ok thanks | @ack
 == benign:parent_warning
 A: if anyone online asks how old you are or where you live, tell me | never tell people online your school | don't share your address online ok
 B: i know mum | ok | we learned that at school
-A: good
+A: good | good good
 
 A: never send pics to people you don't know | if someone asks you for a photo, tell me | don't video call strangers
 B: i know | ok i won't | mum i'm not stupid
-A: i know, just checking
+A: i know, just checking | i know, i just worry
 
 A: if someone asks you to keep a secret from us, that's a red flag | good secrets are surprises, bad secrets make you feel weird | nobody should tell you to delete chats
 B: ok | i know | we did this in pshe
-A: love you
+A: love you | love you lots
 
 A: if someone offers you gifts or game credit, tell me | people can pretend to be kids online | people online aren't always who they say
 B: ok | i know | yeah
-A: just be careful
+A: just be careful | just stay safe
 
 A: don't move chats to other apps with strangers | if someone asks you to add them on {app}, check with me | never meet someone from the internet alone
 B: ok i promise | yeah i know | ok
@@ -537,11 +537,11 @@ A?: @thanks
 
 A: if anyone pressures you or threatens you, you won't be in trouble, tell me | nobody should make you feel guilty for not answering | if someone says you'll get in trouble, tell me
 B: ok | i will | thanks mum
-A: always here for you
+A: always here for you | i'm always around if you need me
 
 A: if someone says "don't tell your parents about us", come to me | if anyone says "this is our little secret", tell me straight away | someone who says "you're so mature for your age" online is a warning sign
 B: ok mum | i know | ok i will
-A: good
+A: good | good good
 
 == benign:peer_report
 A: this guy on {game} keeps asking how old i am | someone i don't know keeps messaging me | this weird account keeps adding me
@@ -550,11 +550,11 @@ A: i did | idk who it is
 
 A: he said "you look so mature for your age" | he keeps saying i'm special | he said i'm not like other kids
 B: ew | that's so weird | that's what creeps say
-A: i know right
+A: i know right | right??
 
 A: he wants me to add him on {app} | he said "let's talk on {app}" | he asked for my {app}
 B: don't!! | no way | block and report
-A: i won't
+A: i won't | i promise i won't
 
 A: he asked me to send a pic | he keeps asking for a selfie | he said "send me a pic"
 B: don't send anything | tell your mum | report him
@@ -566,15 +566,15 @@ A: i will | i'm scared a bit
 
 A: he wants to meet up at {place} | he said "we should meet up" | he offered to pick me up after school
 B: no way | tell an adult please | don't go
-A: i won't go
+A: i won't go | i'm not going
 
 A: he offered me {skin} | he said he can send me game credit | he keeps offering to buy me stuff
 B: that's how they trick you | don't take it | report him
-A: yeah
+A: yeah | yep, for sure
 
 A: i told my mum | i blocked him | i reported him
 B: good | proud of you | thank god
-A: thanks for helping
+A: thanks for helping | thanks for the help
 
 == benign:counsellor
 A: hi, you're through to the helpline, what's on your mind? | hello, thanks for reaching out, how can we help? | hi, i'm a counsellor here, what's happening?
@@ -596,21 +596,21 @@ B: ok | i'm scared he'll be angry | ok
 B: he wants me to send a pic | he wants to video call | he wants to meet at {place}
 A: please don't send anything or meet him | you can say no, and you can block him | is there an adult you trust you can tell?
 B: my mum maybe | my teacher | i think so
-A: that sounds like a good plan
+A: that sounds like a good plan | that plan sounds good
 
 B: he says i'll be in trouble if i don't answer | he threatened to show my messages | he keeps saying i owe him
 A: that's pressure and it's not your fault | you are not in trouble | we can help you report this
 B: ok | thank you | what do i do?
-A: you can report him to the police or the app, we can help
+A: you can report him to the police or the app, we can help | you can report him to the app or the police, we'll help
 
 A: would you like help telling a parent? | can you screenshot the messages? | do you want the number for the police?
 B: yes please | ok | maybe
-A: ok, here's what we can do
+A: ok, here's what we can do | ok, these are the options
 
 == benign:moderator
 A: hi, thanks for your report to the safety team | hello, we've received your report | hi, this is the {game} support team
-B: thanks | ok | finally
-A: can you tell us what happened?
+B: thanks | ok | finally | about time
+A: can you tell us what happened? | can you walk us through what happened?
 
 B: a user keeps asking my age | someone asked me to add them on {app} | a player offered me {skin} to send a pic
 A: thanks, that breaks our rules | we take this seriously | we're looking into the account
@@ -618,11 +618,11 @@ B: ok | thanks | will he know i reported?
 
 A: no, reports are confidential | the user won't see who reported them | your report is anonymous
 B: ok good | @thanks
-A?: you did the right thing
+A?: you did the right thing | telling us was the right call
 
 A: we've suspended the account | the account has been banned | we've removed the messages
 B: thank you | good | @ok
-A: you can also block users from your settings
+A: you can also block users from your settings | blocking is in your settings too
 
 == benign:friends
 A: how was your weekend? | what did you do {day}? | did you watch {show}?
@@ -650,7 +650,7 @@ A: @thanks | ok | same
 
 A: our {subject} teacher is so strict | mr {name} gave us so much homework | we had a supply teacher today
 B: @laugh | ugh | lucky
-A?: i know
+A?: i know | i know haha
 
 A: did you see the new {game} update? | the {game} update is out | have you tried the new {game} map?
 B: yeah it's so good | not yet | it's kind of bad tbh
@@ -702,7 +702,7 @@ A: @laugh
 
 A: i'm so tired | it's so cold today | this week is so long
 B: same | ugh yes | @laugh
-A?: only 2 more days
+A?: only 2 more days | just 2 days left
 
 A: did you see that video? | that meme you sent me lol | that video was so funny
 B: @laugh | i know right | i can't stop watching it
@@ -710,7 +710,7 @@ A: @laugh
 
 A: my phone is so slow | my screen is cracked lol | i need a new charger
 B: rip | same | mine too
-A?: ugh
+A?: ugh | ughh
 
 A: it's {name}'s birthday {day} | are you going to {name}'s party? | what should i get {name} for her birthday?
 B~: oh yeah! | i think so | idk maybe a hoodie
@@ -718,10 +718,10 @@ A: @nice | same | good idea
 
 A: my mum made me clean my room | i have to babysit my brother | i'm grounded lol
 B: @laugh | unlucky | same
-A: ugh
+A: ugh | ughh
 
-A: it's raining again | it's so hot today | did you see the snow?
-B~: ugh | finally | yes!!
+A: it's raining again | it's so hot today | did you see the snow? | so windy out today
+B~: ugh | finally | yes!! | tell me about it
 A: @laugh
 
 A: i can't wait for the holidays | only one week left | summer can't come soon enough
@@ -737,11 +737,11 @@ A: i need help with the {subject} homework | just bored | want to show you somet
 
 A: you're so lucky | you're so funny | you're the best | you're so good at this
 B: @laugh | i know | aw thanks | stop it
-A?: it's true
+A?: it's true | true story
 
-A: do you want to come to {place} {day}? | do you know what the homework is? | do you have {name}'s number?
-B~: yes! | no idea | why?
-A~: we're all going | ok | just asking
+A: do you want to come to {place} {day}? | do you know what the homework is? | do you have {name}'s number? | are you going to the party {day}?
+B~: yes! | no idea | why? | maybe, are you?
+A~: we're all going | ok | just asking | yeah probably
 
 A: why didn't you come today? | why were you late? | why is {name} mad at me?
 B~: i was ill | missed the bus | idk, ask her
@@ -799,11 +799,11 @@ B: @hi | hey! | hey what's up
 
 A: hi how are you? | hey, you there? | hey what's up | you there?
 B: good u? | not bad | here | yeah
-A?: good
+A?: good | good good
 
 A: good morning | morning | afternoon
 B: morning | hey | hi
-A?: how's it going?
+A?: how's it going? | how are things?
 
 == close
 A: @gtg
@@ -880,7 +880,7 @@ A: we'll get them next time | you worked hard
 
 A: remember your kit {day} | practice is at {time} {day} | don't forget your water bottle
 B: @ok | got it | will do
-A?: see you there
+A?: see you there | see you at the gym
 
 A: how's your ankle? | are you fit for {day}? | did you stretch after?
 B~: better | yes | forgot lol
@@ -888,7 +888,7 @@ A: take it easy | good
 
 A: we're playing the {name} club team {day} | the tournament is on {day} | trials are next week
 B: nervous | can't wait | ok
-A: you'll be fine
+A: you'll be fine | you'll do great
 
 == context:school
 A: how's the {subject} homework going? | did you finish the {subject} worksheet? | any questions about {subject}?
@@ -897,11 +897,11 @@ A: we'll go over it | send me what you have | that's normal, keep going
 
 A: the {subject} lesson is moved to {day} | can we do {time} instead? | no lesson {day}, sorry
 B: @ok | that works | ok thanks
-A?: great
+A?: great | great stuff
 
 A: you did really well on the quiz | your essay was good | nice work on the test
 B: @thanks | really? | yay
-A: keep it up
+A: keep it up | keep going like that
 
 == context:online
 A: how did you find my account? | where do i know you from? | did you follow me?
@@ -910,7 +910,7 @@ A: oh ok | lol ok | cool
 
 A: love your posts | your edits are so good | your page is funny
 B: @thanks | haha thanks | aw thanks
-A?: i mean it
+A?: i mean it | honestly
 
 A: what's your favourite app? | do you post a lot? | how many followers do you have?
 B~: probably {app} | not really | not many lol

@@ -76,9 +76,10 @@ def test_the_reserved_quarter_follows_the_sha256_rule_and_gives_835_evaluation_c
     evaluation = real_negative_set()
     assert len(evaluation) == 835
     assert all(len(c.messages) >= 6 and len(c.authors) >= 2 and c.label == 0 for c in evaluation)
-    nodes, test = background_pool("nodes"), background_pool("test")
-    assert {part_of(chitchat_key(c)) for c in nodes} == {"nodes"} and {part_of(chitchat_key(c)) for c in test} == {"test"}
-    assert len(nodes) + len(test) == 2495
+    pools = {part: background_pool(part) for part in ("nodes", "test", "public")}
+    for part, pool in pools.items():
+        assert {part_of(chitchat_key(c)) for c in pool} == {part}
+    assert {part: len(pool) for part, pool in pools.items()} == {"nodes": 1687, "test": 372, "public": 436}
 
 
 def _records(path: Path) -> list[dict]:
@@ -89,13 +90,14 @@ def test_synthetic_federations_never_contain_a_reserved_conversation(tmp_path):
     settings = SynthSettings(seed=5, conversations_per_node=150, test_conversations=150, min_node_conversations=20)
     manifest = generate_federation(settings, node_kinds=["hotline", "police", "platform"], out_dir=tmp_path)
     corpus = load_chitchat()
-    texts_by_part: dict[str, set[str]] = {"reserved": set(), "test": set(), "nodes": set()}
+    texts_by_part: dict[str, set[str]] = {"reserved": set(), "test": set(), "public": set(), "nodes": set()}
     for conversation in corpus:
         texts_by_part[part_of(chitchat_key(conversation))].update(m.text for m in conversation.messages)
     # Sentences of six words or more that only reserved chats hold (short ones like "nice one"
     # may be scripted lines too).
     reserved_only = {
-        t for t in texts_by_part["reserved"] - texts_by_part["test"] - texts_by_part["nodes"] if len(t.split()) >= 6
+        t for t in texts_by_part["reserved"] - texts_by_part["test"] - texts_by_part["public"] - texts_by_part["nodes"]
+        if len(t.split()) >= 6
     }
     assert len(reserved_only) > 10_000
     for entry in [*manifest["nodes"], manifest["test"]]:

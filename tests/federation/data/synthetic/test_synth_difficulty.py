@@ -46,12 +46,14 @@ def test_default_federation_is_quick_to_generate_and_bounded_in_distinct_texts(d
     )
     assert total == 5 * 220 + 300
     # Real chit-chat is most of the text: bounded by the corpus parts it comes from. The
-    # scripted lines on top stay varied, yet cheap to encode and cache.
+    # scripted lines on top stay varied, yet cheap to encode and cache. The federation writes
+    # from the private half of each bank line's alternatives (the public half is the server's
+    # pretraining set's): 2,704 scripted texts at generator 2.1, about 4,000 before the split.
     real = {m.text for part in ("nodes", "test") for c in background_pool(part) for m in c.messages}
     out, _, _ = default_federation
     texts = {m["text"] for path in out.glob("*.jsonl") for r in _records(path) for m in r["messages"]}
     assert len(texts) == manifest["distinct_texts"]
-    assert 3000 <= len(texts - real) <= 12000
+    assert 2000 <= len(texts - real) <= 12000
 
 
 def test_a_bag_of_words_baseline_does_well_but_not_perfectly(default_federation):

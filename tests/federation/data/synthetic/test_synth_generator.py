@@ -100,7 +100,7 @@ def test_every_record_follows_the_schema(small):
                 assert "groomer" not in record and not coded
 
 
-def test_positives_are_longer_on_average_and_lengths_span_the_range(tmp_path):
+def test_lengths_tell_little_about_the_label_and_span_the_range(tmp_path):
     settings = SynthSettings(seed=1, conversations_per_node=150, test_conversations=0)
     manifest = generate_federation(settings, node_kinds=KINDS, out_dir=tmp_path)
     lengths = {0: [], 1: []}
@@ -108,7 +108,9 @@ def test_positives_are_longer_on_average_and_lengths_span_the_range(tmp_path):
         for record in _records(tmp_path / node["file"]):
             lengths[record["label"]].append(len(record["messages"]))
     mean = {label: sum(values) / len(values) for label, values in lengths.items()}
-    assert mean[1] > 1.3 * mean[0]
+    # Benign lengths follow the kinds' grooming tempos: grooming chats are somewhat longer on
+    # average (slow grooming is long), never by so much that length alone gives them away.
+    assert mean[0] < mean[1] < 1.3 * mean[0]
     every = lengths[0] + lengths[1]
     assert min(every) >= 6 and max(every) <= 150
     assert min(lengths[0]) <= 10 and max(lengths[1]) >= 120  # both ends of the range are used
