@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
+from federation.data.synthetic.public import PublicSetSettings
 from federation.models.spec import ModelSpec
 from federation.training import TrainSettings
 
@@ -203,15 +204,12 @@ class PretrainSettings:
             raise ConfigError(f"pretrain.epochs must be a positive integer, got {self.epochs!r}")
         if not is_finite_number(self.learning_rate) or self.learning_rate <= 0:
             raise ConfigError(f"pretrain.learning_rate must be a positive number, got {self.learning_rate!r}")
-        if not is_integer(self.conversations) or self.conversations < 10:
-            raise ConfigError(f"pretrain.conversations must be an integer >= 10, got {self.conversations!r}")
-        if not is_finite_number(self.positive_rate) or not 0 < self.positive_rate < 1:
-            raise ConfigError(f"pretrain.positive_rate must be a number in (0, 1), got {self.positive_rate!r}")
+        # The public set's own keys are checked once, by the public set's settings.
+        PublicSetSettings(conversations=self.conversations, positive_rate=self.positive_rate)
         if not is_finite_number(self.momentum) or not 0 <= self.momentum < 1:
             raise ConfigError(f"pretrain.momentum must be a number in [0, 1), got {self.momentum!r}")
         if not is_integer(self.batch_size) or self.batch_size < 1:
             raise ConfigError(f"pretrain.batch_size must be a positive integer, got {self.batch_size!r}")
-
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ __all__ = [
     "SynthSettings",
     "generate_conversations",
     "generate_federation",
+    "stream_rng",
 ]
 
 logger = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ KIND_PROFILES: dict[str, KindProfile] = {
 }
 
 
-def _rng(seed: int, *stream: int) -> random.Random:
+def stream_rng(seed: int, *stream: int) -> random.Random:
+    """The generator's random source for ``(seed, stream...)``: independent of every other stream."""
     state = np.random.SeedSequence([seed, *stream]).generate_state(2, dtype=np.uint64)
     return random.Random(int(state[0]) << 64 | int(state[1]))
 
@@ -417,7 +419,7 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
             positive_rate=rate,
             prefix=f"n{index}",
             settings=settings,
-            rng=_rng(settings.seed, _STREAM_NODE, index),
+            rng=stream_rng(settings.seed, _STREAM_NODE, index),
             pool=node_pool,
         )
         write_jsonl(out_dir / f"{name}.jsonl", conversations)
@@ -425,7 +427,7 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
         nodes.append(_summary(name, kind, f"{name}.jsonl", conversations))
         logger.debug("wrote %s: %d conversations", name, len(conversations))
 
-    test_rng = _rng(settings.seed, _STREAM_TEST)
+    test_rng = stream_rng(settings.seed, _STREAM_TEST)
     test_kinds = [test_rng.choice(kinds) for _ in range(settings.test_conversations)]
     test = generate_conversations(
         test_kinds, positive_rate=None, prefix="test", settings=settings, rng=test_rng, pool=test_pool

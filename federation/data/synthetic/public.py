@@ -19,15 +19,12 @@ game and place names).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-
-import numpy as np
 
 from federation.checks import is_finite_number, is_integer
 from federation.data.chitchat import background_pool
 from federation.data.synthetic.bank import bank_half
-from federation.data.synthetic.generator import NODE_KINDS, SynthSettings, generate_conversations
+from federation.data.synthetic.generator import NODE_KINDS, SynthSettings, generate_conversations, stream_rng
 from federation.data.types import Conversation
 from federation.errors import ConfigError
 
@@ -44,7 +41,7 @@ class PublicSetSettings:
     Attributes
     ----------
     conversations
-        How many conversations; node kinds take turns.
+        How many conversations (10 or more: pretraining holds a fifth out); node kinds take turns.
     positive_rate
         Share of grooming conversations. Public data can be balanced at will (the nodes'
         prevalence is theirs); the threshold is still chosen on the nodes' validation data.
@@ -60,8 +57,8 @@ class PublicSetSettings:
     max_messages: int = 150
 
     def __post_init__(self) -> None:
-        if not is_integer(self.conversations) or self.conversations < 2:
-            raise ConfigError(f"pretrain.conversations must be an integer >= 2, got {self.conversations!r}")
+        if not is_integer(self.conversations) or self.conversations < 10:
+            raise ConfigError(f"pretrain.conversations must be an integer >= 10, got {self.conversations!r}")
         if not is_finite_number(self.positive_rate) or not 0 < self.positive_rate < 1:
             raise ConfigError(f"pretrain.positive_rate must be a number in (0, 1), got {self.positive_rate!r}")
         if not is_integer(self.seed):
@@ -72,8 +69,7 @@ class PublicSetSettings:
 
 def public_conversations(settings: PublicSetSettings) -> list[Conversation]:
     """The public pretraining set: a pure function of ``settings`` (ids ``public-NNNNN``)."""
-    state = np.random.SeedSequence([settings.seed, PUBLIC_STREAM]).generate_state(2, dtype=np.uint64)
-    rng = random.Random(int(state[0]) << 64 | int(state[1]))
+    rng = stream_rng(settings.seed, PUBLIC_STREAM)
     kinds = [NODE_KINDS[i % len(NODE_KINDS)] for i in range(settings.conversations)]
     return generate_conversations(
         kinds,
