@@ -127,6 +127,29 @@ REPLY_ALLOW_LIST.update(
     }
 )
 
+#: The node's black-box audit (evaluate replies, only when the run asks privacy.audit black or both
+#: and the node's policy accepts it). Computed from the evaluated model (the server's own global
+#: model), the node's canary conversations (public synthetic chats drawn from its secret) and its
+#: secret coin flips: no conversation of the node enters the figures.
+REPLY_ALLOW_LIST.update(
+    {
+        ("evaluate", ConfigKeys.METRICS_RECORD, key): Item(types, "public", reveals)
+        for key, types, reveals in (
+            (ConfigKeys.BLACK_CANARIES_IN, _INT, "canary conversations the coin flips put into training (not the node's)"),
+            (ConfigKeys.BLACK_CANARIES_OUT, _INT, "canary conversations left out"),
+            (ConfigKeys.BLACK_GUESSES, _INT, "guesses of the scan point with the best bound"),
+            (ConfigKeys.BLACK_CORRECT, _INT, "correct guesses there"),
+            (ConfigKeys.BLACK_LOWER_BOUND, _FLOAT, "the black-box lower bound on the run's epsilon at the node"),
+            (ConfigKeys.BLACK_CONFIDENCE, _FLOAT, "the bound's confidence (0.95)"),
+            (ConfigKeys.BLACK_EPSILON, _FLOAT, "accounted epsilon of this run at the node so far (from its ledger)"),
+            (ConfigKeys.BLACK_MIA_AUC, _FLOAT, "membership-inference AUC on the canaries, rounded to 1e-4"),
+            (ConfigKeys.BLACK_STEPS, _INT, "DP-SGD steps of this run at the node so far (the sum of steps already sent)"),
+            (ConfigKeys.BLACK_SCAN_GUESSES, _INT_LIST, "guesses at each point of the fixed scan (follow from the canaries)"),
+            (ConfigKeys.BLACK_SCAN_CORRECT, _INT_LIST, "correct guesses at each point of the scan (for the pooled test)"),
+        )
+    }
+)
+
 #: The node record, in both replies: who the node is and its privacy settings.
 for _kind in ("train", "evaluate"):
     REPLY_ALLOW_LIST.update(

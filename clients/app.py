@@ -19,6 +19,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 
 from clients.attack import attack_mod
+from clients.input_audit import black_box_audit, keep_reference, log_audit, with_canaries
 from clients.local_data import NodeData, node_data
 from federation.privacy.release import release_histograms
 from federation.privacy.node_policy import (
@@ -39,7 +40,7 @@ from federation.histograms import EarlyCounts, ScoreHistogram
 from federation.models.spec import build_head
 from federation.models.weights import load_head_arrays
 from federation.runconfig import RunSettings
-from federation.privacy.audit import AuditResult, result_of
+from federation.privacy.audit import result_of
 from federation.local_round import PartyPrivacy, local_round
 from federation.training import evaluate
 from federation.wire import (
@@ -48,6 +49,7 @@ from federation.wire import (
     FAILED,
     ConfigKeys,
     arrays_to_record,
+    audit_to_metrics,
     early_counts_to_metrics,
     record_to_arrays,
 )
@@ -184,13 +186,15 @@ def train_handler(msg: Message, context: Context) -> Message:
     load_head_arrays(head, global_arrays)
     started = time.perf_counter()
     party = PartyPrivacy(name=node.name, ledger_path=node.ledger_path, cap=node.cap, delta=node.delta)
+    keep_reference(head, run, node, policy)  # black-box audit: the canaries' scores before the node trains
+    train_set, canaries_in = with_canaries(data.train, run, node, policy)  # canaries are records, not the node's
     result = local_round(
         run=run,
         party=party,
         head=head,
-        data=data.train,
+        data=train_set,
         round=server_round,
-        batch_size=run.party_batch_size(len(data.train)),
+        batch_size=run.party_batch_size(len(train_set)),
         global_arrays=global_arrays,
         policy=policy,
     )
@@ -199,7 +203,7 @@ def train_handler(msg: Message, context: Context) -> Message:
     # chose (a crafted head makes it a membership test); it is not on the allow-list.
     metrics = MetricRecord(
         {
-            ConfigKeys.NUM_EXAMPLES: coarse_count(int(result.num_examples), policy),
+            ConfigKeys.NUM_EXAMPLES: coarse_count(int(result.num_examples) - canaries_in, policy),
             ConfigKeys.EPSILON: epsilon,
             ConfigKeys.STEPS: int(result.steps),
             ConfigKeys.NOISE_MULTIPLIER: coarse_noise_multiplier(result.noise_multiplier),
@@ -209,10 +213,10 @@ def train_handler(msg: Message, context: Context) -> Message:
     )
     if result.canaries is not None:
         audit = result_of(
-            result.canaries, kind=run.privacy.audit, delta=node.delta, accountant=result.accountant or "rdp"
+            result.canaries, kind="white", delta=node.delta, accountant=result.accountant or "rdp"
         )
-        _log_audit(node.name, audit)
-        metrics.update(_audit_metrics(audit))
+        log_audit(node.name, audit)
+        metrics.update(audit_to_metrics(audit, prefix=ConfigKeys.AUDIT_PREFIX))
     return Message(
         RecordDict(
             {
@@ -223,36 +227,6 @@ def train_handler(msg: Message, context: Context) -> Message:
         ),
         reply_to=msg,
     )
-
-
-def _audit_metrics(audit: AuditResult) -> dict[str, int | float | list[int]]:
-    """The audit's figures a train reply carries (see the allow-list): counts, the bound, the claim."""
-    metrics: dict[str, int | float | list[int]] = {
-        ConfigKeys.AUDIT_CANARIES_IN: audit.canaries_in,
-        ConfigKeys.AUDIT_CANARIES_OUT: audit.canaries_out,
-        ConfigKeys.AUDIT_GUESSES: audit.guesses,
-        ConfigKeys.AUDIT_CORRECT: audit.correct,
-        ConfigKeys.AUDIT_LOWER_BOUND: float(audit.lower_bound),
-        ConfigKeys.AUDIT_CONFIDENCE: float(audit.confidence),
-        ConfigKeys.AUDIT_STEPS: audit.steps,
-        ConfigKeys.AUDIT_SCAN_GUESSES: list(audit.scan_guesses),
-        ConfigKeys.AUDIT_SCAN_CORRECT: list(audit.scan_correct),
-    }
-    if audit.epsilon != float("inf"):
-        metrics[ConfigKeys.AUDIT_EPSILON] = float(audit.epsilon)
-    return metrics
-
-
-def _log_audit(name: str, audit: AuditResult) -> None:
-    message = (
-        f"{name}: privacy audit ({audit.kind}-box, {audit.canaries_in + audit.canaries_out} canaries): "
-        f"{audit.correct}/{audit.guesses} guesses right, epsilon lower bound {audit.lower_bound:.3f} at "
-        f"{audit.confidence:.0%} confidence, accounted epsilon {audit.epsilon:.3f} over {audit.steps} steps"
-    )
-    if audit.failed:
-        log.error("PRIVACY AUDIT FAILED: %s (the mechanism or its accounting is wrong)", message)
-    else:
-        log.info("%s", message)
 
 
 @app.evaluate()
@@ -297,6 +271,9 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
         early = EarlyCounts.from_alerts(result.labels, alerts, max_latency=policy.max_latency_bins)
         early = early.coarsened(policy.count_granularity)
         metrics.update(early_counts_to_metrics(early))
+    black = black_box_audit(head, run, node, policy)  # on canary conversations, never on the node's
+    if black is not None:
+        metrics.update(audit_to_metrics(black[0], prefix=ConfigKeys.BLACK_PREFIX, mia_auc=black[1]))
     metrics[ConfigKeys.EVAL_SECONDS] = _seconds(time.perf_counter() - started)
     return Message(
         RecordDict(

@@ -29,6 +29,7 @@ class NodeRecord:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     audit: dict[str, Any] = field(default_factory=dict)  # the node's latest audit figures (its last train reply)
+    black_audit: dict[str, Any] = field(default_factory=dict)  # its latest black-box figures (last evaluate reply)
 
     @property
     def stopped_for_budget(self) -> bool:

@@ -2,7 +2,7 @@
 
 Which training a round runs follows from the run's privacy settings alone: DP-SGD charged
 to the party's ledger (``record``), the audit's no-noise control (``none`` with
-``privacy.audit=white``), or plain training. So do the round's seed (the party's name and
+``privacy.audit=white`` or ``both``), or plain training. So do the round's seed (the party's name and
 the round mixed with the node secret, when there is one) and the FedProx term. Written once
 here, a node, the baselines and the overhead benchmark cannot drift apart.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from federation.models.features import FeatureSet
-from federation.privacy.audit import audit_path_for
+from federation.privacy.audit import WHITE_KINDS, audit_path_for
 from federation.privacy.node_policy import NodePolicy
 from federation.runconfig import RunSettings
 from federation.training import TrainResult, train, train_audit_control, train_with_ledger
@@ -58,15 +58,16 @@ def local_round(
         The node's policy: its secret goes into the round's seed. None for the researcher's
         own parties (baselines, benchmarks), which have no secret.
     audit
-        Mix the run's audit canaries in when ``privacy.audit`` asks (a baseline says no: it
-        reports no audit).
+        Mix the run's gradient canaries in when ``privacy.audit`` asks for a white-box audit
+        (a baseline says no: it reports no audit). Input canaries are the caller's: they are
+        conversations, already in ``data``.
     """
     seed = (policy or NodePolicy()).seed(run.seed, run.run_id, party.name, round)
     fedprox = run.strategy.name == "fedprox" and global_arrays is not None
     settings = replace(
         run.train, proximal_mu=run.strategy.proximal_mu if fedprox else 0.0, seed=seed, batch_size=batch_size
     )
-    audited = audit and run.privacy.audit == "white"
+    audited = audit and run.privacy.audit in WHITE_KINDS
     if run.privacy.mode == "record":
         return train_with_ledger(
             ledger_path=party.ledger_path,

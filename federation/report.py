@@ -75,58 +75,88 @@ AUDIT_WHAT = (
     "one-run white-box audit (Steinke, Nasr and Jagielski 2023): gradient canaries in DP-SGD's own loop; "
     "an empirical lower bound on epsilon, never a proof of the claim"
 )
+BLACK_AUDIT_WHAT = (
+    "one-run black-box audit (Steinke, Nasr and Jagielski 2023): canary conversations with flipped labels in the "
+    "nodes' training data by secret coins, membership guessed from the final global model's scores; an empirical "
+    "lower bound on epsilon for the whole pipeline, never a proof of the claim"
+)
 
 
 def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | None:
     """Per node and for the run: canaries, guesses, the lower bound beside the accounted epsilon.
 
-    The run's test pools every node's canaries (each node's guesses at the same point of the
-    fixed scan, added up): the nodes' outputs together are (max epsilon, max delta)-DP for
-    each canary, since a canary reaches only its own node's audit coordinates. Each node's
-    figures are its latest round's. None when the run has no audit and no node sent one.
+    The white-box figures are at the top (``nodes``, ``run``), the black-box ones under
+    ``black``. The run's test pools every node's canaries (each node's guesses at the same
+    point of the fixed scan, added up): the nodes' outputs together are (max epsilon, max
+    delta)-DP for each canary, since a canary reaches only its own node (its audit
+    coordinates, or its training data). Each node's figures are its latest round's. None
+    when the run has no audit and no node sent one.
     """
-    from federation.privacy.audit import CONFIDENCE, GuessCounts, summarize
-
-    audited = {name: node for name, node in sorted(recorder.nodes.items()) if node.audit}
-    if (run.privacy.audit == "off" or run.mode != "federated") and not audited:
+    white = {name: node for name, node in sorted(recorder.nodes.items()) if node.audit}
+    black = {name: node for name, node in sorted(recorder.nodes.items()) if node.black_audit}
+    if (run.privacy.audit == "off" or run.mode != "federated") and not white and not black:
         return None  # the baselines train without canaries
     control = run.privacy.mode == "none"
-    nodes: dict[str, Any] = {}
-    for name, node in audited.items():
-        figures = node.audit
-        epsilon = figures["epsilon"]
-        nodes[name] = {
-            **{key: figures[key] for key in ("canaries_in", "canaries_out", "guesses", "correct", "lower_bound")},
-            "kind": run.privacy.audit,
-            "confidence": figures["confidence"],
-            "epsilon": epsilon,
-            "delta": node.delta,
-            "accountant": node.accountant or "rdp",
-            "steps": figures["steps"],
-            "round": figures["round"],
-            "guarantee_failed": epsilon is not None and figures["lower_bound"] > epsilon,
-        }
     section: dict[str, Any] = {
         "kind": run.privacy.audit,
         "what": AUDIT_WHAT + (" (control: DP-SGD without noise, no privacy)" if control else ""),
         "control": control,
-        "canaries_per_node": run.privacy.audit_canaries,
+        "canaries_per_node": run.privacy.audit_canaries if run.privacy.audit in ("white", "both") else 0,
+        **_audit_part(run, {name: (node.audit, node) for name, node in white.items()}, kind="white"),
+        "not_audited": sorted(set(recorder.nodes) - set(white) - set(black)),
+        "black": None,
+    }
+    if run.privacy.audit in ("black", "both") or black:
+        part = _audit_part(run, {name: (node.black_audit, node) for name, node in black.items()}, kind="black")
+        aucs = [entry["mia_auc"] for entry in part["nodes"].values()]
+        if part["run"] is not None:
+            part["run"]["mia_auc_mean"] = round(sum(aucs) / len(aucs), 4)
+        section["black"] = {
+            "what": BLACK_AUDIT_WHAT,
+            "canaries_per_node": run.privacy.audit_input_canaries,
+            **part,
+            "not_audited": sorted(set(recorder.nodes) - set(black)),
+        }
+        section["guarantee_failed"] = section["guarantee_failed"] or part["guarantee_failed"]
+    return section
+
+
+def _audit_part(run: RunSettings, figures: dict[str, tuple[dict[str, Any], Any]], *, kind: str) -> dict[str, Any]:
+    """One audit kind's ``nodes``, pooled ``run`` and ``guarantee_failed`` from the nodes' latest figures."""
+    from federation.privacy.audit import CONFIDENCE, GuessCounts, summarize
+
+    control = run.privacy.mode == "none"
+    nodes: dict[str, Any] = {}
+    for name, (entry, node) in figures.items():
+        epsilon = entry["epsilon"]
+        nodes[name] = {
+            **{key: entry[key] for key in ("canaries_in", "canaries_out", "guesses", "correct", "lower_bound")},
+            "kind": kind,
+            "confidence": entry["confidence"],
+            "epsilon": epsilon,
+            "delta": node.delta,
+            "accountant": node.accountant or "rdp",
+            "steps": entry["steps"],
+            "round": entry["round"],
+            **({"mia_auc": entry["mia_auc"]} if "mia_auc" in entry else {}),
+            "guarantee_failed": epsilon is not None and entry["lower_bound"] > epsilon,
+        }
+    part: dict[str, Any] = {
         "nodes": nodes,
-        "not_audited": sorted(set(recorder.nodes) - set(audited)),
         "run": None,
         "guarantee_failed": any(entry["guarantee_failed"] for entry in nodes.values()),
     }
-    scans = [node.audit for node in audited.values()]
+    scans = [entry for entry, _ in figures.values()]
     if scans and len({len(s["scan_guesses"]) for s in scans}) == 1:
         points = [
             GuessCounts(per_side=0, guesses=sum(s["scan_guesses"][i] for s in scans), correct=sum(s["scan_correct"][i] for s in scans))
             for i in range(len(scans[0]["scan_guesses"]))
         ]
         epsilons = [entry["epsilon"] for entry in nodes.values()]
-        deltas = [node.delta for node in audited.values() if node.delta is not None] or [run.privacy.delta]
+        deltas = [node.delta for _, node in figures.values() if node.delta is not None] or [run.privacy.delta]
         epsilon = None if control or any(e is None for e in epsilons) else max(epsilons)
         pooled = summarize(
-            kind=run.privacy.audit,
+            kind=kind,
             canaries=sum(s["canaries_in"] + s["canaries_out"] for s in scans),
             canaries_in=sum(s["canaries_in"] for s in scans),
             scan=points,
@@ -135,10 +165,10 @@ def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | No
             steps=max(s["steps"] for s in scans),
             confidence=CONFIDENCE,
         )
-        section["run"] = {**pooled.to_dict(), "nodes": len(scans)}
-        section["run"].pop("steps")  # each node took its own steps (in audit.nodes)
-        section["guarantee_failed"] = section["guarantee_failed"] or pooled.failed
-    return section
+        part["run"] = {**pooled.to_dict(), "nodes": len(scans)}
+        part["run"].pop("steps")  # each node took its own steps (in the nodes' entries)
+        part["guarantee_failed"] = part["guarantee_failed"] or pooled.failed
+    return part
 
 
 def protections(run: RunSettings, *, tls: bool = False, authentication: bool = False, secagg: bool = False) -> dict[str, bool]:
@@ -240,9 +270,13 @@ def build_report(
     if audit is not None:
         report["audit"] = audit
         if audit["guarantee_failed"]:
-            failed = [name for name, entry in audit["nodes"].items() if entry["guarantee_failed"]]
-            if audit["run"] and audit["run"]["guarantee_failed"]:
-                failed.append("the run's pooled test")
+            failed = []
+            for part, word in ((audit, "white-box"), (audit["black"], "black-box")):
+                if part is None:
+                    continue
+                failed += [f"{name} ({word})" for name, entry in part["nodes"].items() if entry["guarantee_failed"]]
+                if part["run"] and part["run"]["guarantee_failed"]:
+                    failed.append(f"the run's pooled {word} test")
             text = (
                 f"PRIVACY AUDIT FAILED: the empirical lower bound exceeds the accounted epsilon at "
                 f"{', '.join(failed)}; the stated guarantee does not hold for this run (noise, sampling, clipping "
@@ -371,30 +405,40 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 def audit_lines(audit: dict[str, Any] | None) -> list[str]:
-    """One line: the audit's lower bound beside the accounted epsilon, for the run and each node."""
+    """A line per audit kind: its lower bound beside the accounted epsilon, for the run and each node."""
     if not audit:
         return []
-    run = audit.get("run")
+    lines = []
+    if audit["kind"] in ("white", "both") or audit["nodes"]:
+        lines.append(_audit_line(audit, "white-box", f"{audit['canaries_per_node']} canaries per node", audit))
+    black = audit.get("black")
+    if black:
+        lines.append(_audit_line(black, "black-box", f"{black['canaries_per_node']} canary conversations per node", audit))
+    return [*lines, ""] if lines else []
+
+
+def _audit_line(part: dict[str, Any], word: str, canaries: str, audit: dict[str, Any]) -> str:
+    run = part.get("run")
     if not run:
-        return [f"Privacy audit ({audit['kind']}-box): no node reported one ({', '.join(audit['not_audited']) or '-'}).", ""]
+        return f"Privacy audit ({word}): no node reported one ({', '.join(part['not_audited']) or '-'})."
 
     def against(entry: dict[str, Any]) -> str:
         claim = "no DP (control)" if entry["epsilon"] is None else f"accounted epsilon {entry['epsilon']:.3f}"
-        return f"{entry['lower_bound']:.3f} against {claim}"
+        auc = f", MIA AUC {entry['mia_auc']:.3f}" if "mia_auc" in entry else ""
+        return f"{entry['lower_bound']:.3f} against {claim}{auc}"
 
-    if audit["guarantee_failed"]:
+    if part["guarantee_failed"]:
         verdict = "**FAILED: the bound exceeds the accounted epsilon**"
     elif audit.get("control"):
         verdict = "the control: no DP, so no claim to test (a large bound shows the audit's power)"
     else:
         verdict = "not above the accounted epsilon (a lower bound: it cannot prove the claim)"
-    per_node = "; ".join(f"{name} {against(entry)}" for name, entry in audit["nodes"].items())
-    return [
-        f"Privacy audit ({audit['kind']}-box, {run['canaries_in'] + run['canaries_out']} canaries, "
-        f"{run['confidence']:.0%} confidence): lower bound {against(run)} ({run['correct']}/{run['guesses']} guesses "
-        f"right), {verdict}; per node: {per_node}.",
-        "",
-    ]
+    per_node = "; ".join(f"{name} {against(entry)}" for name, entry in part["nodes"].items())
+    auc = f", mean MIA AUC {run['mia_auc_mean']:.3f}" if "mia_auc_mean" in run else ""
+    return (
+        f"Privacy audit ({word}, {canaries}, {run['confidence']:.0%} confidence): lower bound {against(run)} "
+        f"({run['correct']}/{run['guesses']} guesses right{auc}), {verdict}; per node: {per_node}."
+    )
 
 
 def prevalence_lines(table: dict[str, Any] | None) -> list[str]:
@@ -536,12 +580,19 @@ def model_card(report: dict[str, Any]) -> str:
             f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
         )
     audit = report.get("audit")
-    if audit:
+    if audit and audit["kind"] in ("white", "both"):
         lines.append(
-            f"- trained with a {audit['kind']}-box privacy audit: {audit['canaries_per_node']} gradient canaries per "
+            f"- trained with a white-box privacy audit: {audit['canaries_per_node']} gradient canaries per "
             "node, in audit coordinates of their own (never exported: no canary gradient is in these weights, and "
             "canaries never count as conversations)"
         )
+    if audit and audit.get("black"):
+        lines.append(
+            f"- trained with a black-box privacy audit: about half of {audit['black']['canaries_per_node']} canary "
+            "conversations per node (public synthetic chats with flipped labels) were in its training data: these "
+            "weights learned from them; they never count as conversations"
+        )
+    if audit:
         lines += [f"- {line}" for line in audit_lines(audit) if line]
     if privacy.get("central"):
         c = privacy["central"]

@@ -30,7 +30,7 @@ PRIVACY_MODES = ("record", "none", "central")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "normbounded")
 RUN_MODES = ("federated", "centralized", "local")
 ACCOUNTANTS = ("rdp", "prv")  # federation.privacy.accounting.ACCOUNTANTS (not imported: it pulls in Opacus)
-AUDIT_KINDS = ("off", "white")  # federation.privacy.audit.AUDIT_KINDS (a test checks they agree)
+AUDIT_KINDS = ("off", "white", "black", "both")  # federation.privacy.audit.AUDIT_KINDS (a test checks they agree)
 #: Strategies whose aggregate is the plain mean of the clipped updates, the quantity central
 #: DP's noise is calibrated for (FedProx only changes the nodes' local objective). Krum,
 #: FedMedian and FedTrimmedAvg pick or discard updates by their values, FedAdam rescales the
@@ -66,10 +66,12 @@ class PrivacySettings:
     nodes' *new* ledgers are kept by (the researcher is their operator); a node's existing
     ledger keeps its own, and a real node's ledger is set by its operator only. It is also
     the accountant of the central-DP epsilon the server reports.
-    ``audit``: ``off`` or ``white`` (:mod:`federation.privacy.audit`): each node mixes
+    ``audit``: ``off``, ``white`` (:mod:`federation.privacy.audit`): each node mixes
     ``audit_canaries`` gradient canaries into its DP-SGD and reports the one-run lower
     bound on its epsilon; with ``mode=none`` it is the audit's control (DP-SGD's sampling
-    and clipping without noise). A node's own policy must accept it. Unset (None), it is
+    and clipping without noise). ``black`` (:mod:`federation.privacy.input_canaries`):
+    each node trains on ``audit_input_canaries`` canary conversations, each by a secret
+    coin, and tests the final model's scores on them; ``both``: the two. A node's own policy must accept it. Unset (None), it is
     ``white`` under ``mode=record`` and ``off`` otherwise, as ``conf/privacy/*.yaml`` state.
 
     The defaults are ``privacy=dp_sgd``, the config's default (the Hydra schema of the
@@ -87,6 +89,7 @@ class PrivacySettings:
     accountant: str = "rdp"
     audit: str | None = None
     audit_canaries: int = 1000
+    audit_input_canaries: int = 100
 
     @property
     def simulated_cap(self) -> float:
@@ -103,9 +106,11 @@ class PrivacySettings:
         _check_choice("privacy.audit", self.audit, AUDIT_KINDS)
         if not is_integer(self.audit_canaries, numpy=False) or self.audit_canaries < 2:
             raise ConfigError(f"privacy.audit_canaries={self.audit_canaries!r} must be an integer >= 2")
+        if not is_integer(self.audit_input_canaries, numpy=False) or self.audit_input_canaries < 10:
+            raise ConfigError(f"privacy.audit_input_canaries={self.audit_input_canaries!r} must be an integer >= 10")
         if self.audit != "off" and self.mode == "central":
             raise ConfigError(
-                "privacy.audit=white with privacy=central: the white-box audit runs inside the nodes' record-level "
+                f"privacy.audit={self.audit} with privacy=central: the audit tests the nodes' record-level "
                 "DP-SGD, and central DP adds its noise at the server; use privacy.audit=off"
             )
         if self.mode == "record":

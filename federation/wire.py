@@ -6,12 +6,15 @@ One place spells every key (kebab-case, as Flower does), so server and node cann
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import ArrayRecord
 
 from federation.histograms import EarlyCounts
+
+if TYPE_CHECKING:
+    from federation.privacy.audit import AuditResult
 
 # Flower error codes used by a node's reply (Flower's own codes are small integers).
 DECLINED_BUDGET = 4001  # the node's privacy cap would be exceeded: it declines the round
@@ -54,6 +57,7 @@ class ConfigKeys:
 
     # The node's one-run audit (train replies, with privacy.audit on): canary counts, guesses,
     # the lower bound and the epsilon of the steps the canaries went through.
+    AUDIT_PREFIX = "audit-"
     AUDIT_CANARIES_IN = "audit-canaries-in"
     AUDIT_CANARIES_OUT = "audit-canaries-out"
     AUDIT_GUESSES = "audit-guesses"
@@ -64,6 +68,21 @@ class ConfigKeys:
     AUDIT_STEPS = "audit-steps"
     AUDIT_SCAN_GUESSES = "audit-scan-guesses"
     AUDIT_SCAN_CORRECT = "audit-scan-correct"
+
+    # The node's black-box audit (evaluate replies, with privacy.audit black or both): the
+    # evaluated model's scores on its canary conversations, tested against the coins.
+    BLACK_PREFIX = "black-"
+    BLACK_CANARIES_IN = "black-canaries-in"
+    BLACK_CANARIES_OUT = "black-canaries-out"
+    BLACK_GUESSES = "black-guesses"
+    BLACK_CORRECT = "black-correct"
+    BLACK_LOWER_BOUND = "black-lower-bound"
+    BLACK_CONFIDENCE = "black-confidence"
+    BLACK_EPSILON = "black-epsilon"  # absent for the control
+    BLACK_MIA_AUC = "black-mia-auc"
+    BLACK_STEPS = "black-steps"
+    BLACK_SCAN_GUESSES = "black-scan-guesses"
+    BLACK_SCAN_CORRECT = "black-scan-correct"
 
 
 #: The dtype of every weight array a node sends (whatever dtype a strategy's aggregate has).
@@ -107,3 +126,38 @@ def early_counts_from_metrics(metrics: Mapping[str, Any]) -> EarlyCounts | None:
     prefix = ConfigKeys.EARLY_PREFIX
     fields = {key[len(prefix) :]: metrics[key] for key in metrics.keys() if key.startswith(prefix)}
     return EarlyCounts.from_lists(fields) if fields else None
+
+
+#: An audit's figures in a reply, after its prefix (``audit-`` white-box, ``black-`` black-box).
+_AUDIT_COUNTS = ("canaries-in", "canaries-out", "guesses", "correct", "steps")
+_AUDIT_NUMBERS = ("lower-bound", "confidence")
+_AUDIT_SCANS = ("scan-guesses", "scan-correct")
+
+
+def audit_to_metrics(audit: AuditResult, *, prefix: str, mia_auc: float | None = None) -> dict[str, int | float | list[int]]:
+    """A node's audit as reply metrics (see the allow-list); no ``-epsilon`` for the control (infinite)."""
+    values = {
+        "canaries-in": audit.canaries_in, "canaries-out": audit.canaries_out, "guesses": audit.guesses,
+        "correct": audit.correct, "steps": audit.steps, "lower-bound": float(audit.lower_bound),
+        "confidence": float(audit.confidence), "scan-guesses": list(audit.scan_guesses),
+        "scan-correct": list(audit.scan_correct),
+    }  # fmt: skip
+    if audit.epsilon != float("inf"):
+        values["epsilon"] = float(audit.epsilon)
+    if mia_auc is not None:
+        values["mia-auc"] = round(float(mia_auc), 4)
+    return {prefix + key: value for key, value in values.items()}
+
+
+def audit_from_metrics(metrics: Mapping[str, Any], *, prefix: str, server_round: int) -> dict[str, Any] | None:
+    """A node's audit as a reply states it (None when the reply has none), for the report."""
+    if prefix + "lower-bound" not in metrics:
+        return None
+    figures: dict[str, Any] = {"round": server_round}
+    figures.update({key.replace("-", "_"): int(metrics[prefix + key]) for key in _AUDIT_COUNTS})
+    figures.update({key.replace("-", "_"): float(metrics[prefix + key]) for key in _AUDIT_NUMBERS})
+    figures.update({key.replace("-", "_"): [int(v) for v in metrics[prefix + key]] for key in _AUDIT_SCANS})
+    figures["epsilon"] = float(metrics[prefix + "epsilon"]) if prefix + "epsilon" in metrics else None
+    if prefix + "mia-auc" in metrics:
+        figures["mia_auc"] = float(metrics[prefix + "mia-auc"])
+    return figures

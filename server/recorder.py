@@ -11,13 +11,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from flwr.app import ArrayRecord, Message
 
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord, RoundRecord, RunHistory
-from federation.wire import DECLINED, FAILED, ConfigKeys, message_bytes
+from federation.wire import DECLINED, FAILED, ConfigKeys, audit_from_metrics, message_bytes
 from server.evaluation import RoundEvaluation
 from server.rounds import EvaluateRound, RoundCallbacks, TrainRound
 
@@ -31,25 +30,6 @@ def _readable(reply: Message, key: str) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value >= 0 else None
-
-
-def _audit_figures(server_round: int, metrics: Any) -> dict[str, Any]:
-    """A node's audit as its train reply states it (the latest round replaces the earlier ones)."""
-    keys = ConfigKeys
-    epsilon = metrics.get(keys.AUDIT_EPSILON) if keys.AUDIT_EPSILON in metrics else None
-    return {
-        "round": server_round,
-        "canaries_in": int(metrics[keys.AUDIT_CANARIES_IN]),
-        "canaries_out": int(metrics[keys.AUDIT_CANARIES_OUT]),
-        "guesses": int(metrics[keys.AUDIT_GUESSES]),
-        "correct": int(metrics[keys.AUDIT_CORRECT]),
-        "lower_bound": float(metrics[keys.AUDIT_LOWER_BOUND]),
-        "confidence": float(metrics[keys.AUDIT_CONFIDENCE]),
-        "epsilon": None if epsilon is None else float(epsilon),
-        "steps": int(metrics[keys.AUDIT_STEPS]),
-        "scan_guesses": [int(v) for v in metrics[keys.AUDIT_SCAN_GUESSES]],
-        "scan_correct": [int(v) for v in metrics[keys.AUDIT_SCAN_CORRECT]],
-    }
 
 
 @dataclass
@@ -146,8 +126,7 @@ class RunRecorder(RunHistory, RoundCallbacks):
                 node.encode_seconds = max(node.encode_seconds, float(metrics[ConfigKeys.ENCODE_SECONDS]))
                 if ConfigKeys.TRAIN_LOSS in metrics:  # nodes of this version do not send it (see clients.allow_list)
                     losses.append((float(metrics[ConfigKeys.TRAIN_LOSS]), int(metrics[ConfigKeys.NUM_EXAMPLES])))
-                if ConfigKeys.AUDIT_LOWER_BOUND in metrics:
-                    node.audit = _audit_figures(server_round, metrics)
+                node.audit = audit_from_metrics(metrics, prefix=ConfigKeys.AUDIT_PREFIX, server_round=server_round) or node.audit
                 current.participants.append(node.name)
                 received = message_bytes(reply)
             self.communication.append(
@@ -174,7 +153,10 @@ class RunRecorder(RunHistory, RoundCallbacks):
                 (node.declined if declined else node.failed).setdefault(server_round, reason)
                 (self._current.declined if declined else self._current.failed).setdefault(node.name, reason)
                 continue
-            node.eval_seconds += float(reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EVAL_SECONDS])
+            metrics = reply.content[ConfigKeys.METRICS_RECORD]
+            node.eval_seconds += float(metrics[ConfigKeys.EVAL_SECONDS])
+            black = audit_from_metrics(metrics, prefix=ConfigKeys.BLACK_PREFIX, server_round=server_round)
+            node.black_audit = black or node.black_audit
             self.communication.append(
                 {
                     "round": server_round,

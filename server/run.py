@@ -183,12 +183,14 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
                 "run_id": run.run_id,
                 "mode": run.mode,
                 "rounds": len(recorder.rounds),
-                "trained_with_canaries": bool(report.get("audit", {}).get("nodes")),
+                "trained_with_canaries": bool(report.get("audit", {}).get("nodes")) or bool(black_nodes(report)),
                 "audit": (
                     {
                         "kind": report["audit"]["kind"],
                         "canaries_per_node": report["audit"]["canaries_per_node"],
                         "canary_gradients_in_weights": False,  # they live in audit coordinates, never exported
+                        # black-box: canary conversations (flipped labels) were training data, so they are in the weights
+                        "canary_conversations_in_training": bool(black_nodes(report)),
                         "guarantee_failed": report["audit"]["guarantee_failed"],
                     }
                     if report.get("audit")
@@ -200,6 +202,12 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     )
     log.info("report written to %s", run_dir / "report.json")
     return report
+
+
+def black_nodes(report: dict[str, Any]) -> dict[str, Any]:
+    """The nodes whose black-box audit put canary conversations into training (none without one)."""
+    black = (report.get("audit") or {}).get("black") or {}
+    return black.get("nodes") or {}
 
 
 def _deployment_extra(run: RunSettings, recorder: RunRecorder, deployment: DeploymentSettings | None) -> dict[str, Any]:

@@ -38,18 +38,32 @@ def summary_lines(report: dict, run_dir: Path) -> list[str]:
             f"({worst['accountant']}, unit: {worst['unit']})"
         )
     audit = report.get("audit") or {}
-    if audit.get("run"):
-        run = audit["run"]
+    for part, what in ((audit, "white-box canaries"), (audit.get("black") or {}, "black-box canary conversations")):
+        if not part.get("run"):
+            continue
+        run = part["run"]
         claim = "no DP (control)" if run["epsilon"] is None else f"accounted epsilon {run['epsilon']:.2f}"
+        auc = f", mean MIA AUC {run['mia_auc_mean']:.3f}" if "mia_auc_mean" in run else ""
         lines.append(
-            ("PRIVACY AUDIT FAILED: " if audit["guarantee_failed"] else "privacy audit: ")
+            ("PRIVACY AUDIT FAILED: " if part["guarantee_failed"] else "privacy audit: ")
             + f"epsilon lower bound {run['lower_bound']:.2f} at {run['confidence']:.0%} confidence against {claim} "
-            f"({run['canaries_in'] + run['canaries_out']} {audit['kind']}-box canaries over {run['nodes']} nodes)"
+            f"({run['canaries_in'] + run['canaries_out']} {what} over {run['nodes']} nodes{auc})"
         )
     for statement in (report.get("comparison") or {}).get("statements", []):
         lines.append(statement)
     lines.append(f"run folder: {run_dir}")
     return lines
+
+
+def audit_words(privacy: DictConfig, prefix: str) -> str:
+    """The audit's canaries per node, in words (empty without an audit)."""
+    kind = privacy.get("audit")
+    parts = []
+    if kind in ("white", "both"):
+        parts.append(f"{privacy.audit_canaries} white-box audit canaries")
+    if kind in ("black", "both"):
+        parts.append(f"{privacy.audit_input_canaries} black-box canary conversations")
+    return f"{prefix}{' and '.join(parts)} per node" if parts else ""
 
 
 def header_lines(cfg: DictConfig, run_dir: Path) -> list[str]:
@@ -65,17 +79,17 @@ def header_lines(cfg: DictConfig, run_dir: Path) -> list[str]:
         lines.append(
             f"privacy: record-level DP-SGD, epsilon {privacy.epsilon:g} per node at delta {privacy.delta:g} "
             f"(new ledgers: {privacy.get('accountant', 'rdp')} accountant)"
-            + (f"; {privacy.audit_canaries} white-box audit canaries per node" if privacy.get("audit") == "white" else "")
+            + audit_words(privacy, "; ")
         )
     elif privacy.mode == "central":
         lines.append(
             f"privacy: central DP, noise multiplier {privacy.noise_multiplier:g}, clipping norm {privacy.clipping_norm:g}, "
             f"each node sampled with probability {cfg.strategy.fraction_train:g} per round"
         )
-    elif privacy.get("audit") == "white":
+    elif privacy.get("audit", "off") != "off":
         lines.append(
-            f"privacy: none (no differential privacy); audit control: DP-SGD's sampling and clipping without noise, "
-            f"{privacy.audit_canaries} white-box canaries per node"
+            "privacy: none (no differential privacy); audit control: DP-SGD's sampling and clipping without noise"
+            + audit_words(privacy, ", ")
         )
     else:
         lines.append("privacy: none (no differential privacy)")

@@ -152,6 +152,25 @@ class FeatureSet:
             evidence_from=None if self.evidence_from is None else self.evidence_from[picked],
         )
 
+    def joined(self, other: FeatureSet) -> FeatureSet:
+        """This set's conversations followed by ``other``'s (the black-box audit's canaries join a node's)."""
+        if other.dim != self.dim:
+            raise DataError(f"cannot join feature sets of {self.dim} and {other.dim} dimensions")
+        offset = self.embeddings.shape[0]
+        evidence = (
+            None
+            if self.evidence_from is None and other.evidence_from is None
+            else np.concatenate([_evidence(self), _evidence(other)])
+        )
+        return FeatureSet(
+            embeddings=np.concatenate([self.embeddings, other.embeddings]),
+            rows=[*self.rows, *(r + offset for r in other.rows)],
+            speakers=[*self.speakers, *other.speakers],
+            labels=np.concatenate([self.labels, other.labels]),
+            ids=[*self.ids, *other.ids],
+            evidence_from=evidence,
+        )
+
     def batch(
         self,
         indices: Sequence[int] | np.ndarray,
@@ -261,6 +280,13 @@ def speaker_indices(conversation: Conversation, count: int) -> np.ndarray:
         index = order.setdefault(message.author, len(order))
         out[position] = min(index, SPEAKER_OTHER)
     return out
+
+
+def _evidence(features: FeatureSet) -> np.ndarray:
+    """``evidence_from``, zeros where the set has none."""
+    if features.evidence_from is None:
+        return np.zeros(len(features), dtype=np.int64)
+    return features.evidence_from
 
 
 def build_features(

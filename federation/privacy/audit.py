@@ -38,6 +38,7 @@ from federation.io import atomic_write_json
 __all__ = [
     "AUDIT_KINDS",
     "CONFIDENCE",
+    "WHITE_KINDS",
     "GUESS_FRACTIONS",
     "AuditBound",
     "AuditResult",
@@ -54,8 +55,12 @@ __all__ = [
     "summarize",
 ]
 
-AUDIT_KINDS: tuple[str, ...] = ("off", "white")
-"""``off``, or ``white``: white-box gradient canaries inside the node's DP-SGD loop."""
+AUDIT_KINDS: tuple[str, ...] = ("off", "white", "black", "both")
+"""``off``; ``white``: gradient canaries inside the node's DP-SGD loop; ``black``: canary
+conversations in its training data (:mod:`federation.privacy.input_canaries`); ``both``."""
+
+WHITE_KINDS: tuple[str, ...] = ("white", "both")
+"""Audit kinds that mix gradient canaries into DP-SGD."""
 
 CONFIDENCE = 0.95
 """Confidence of every reported lower bound."""

@@ -282,6 +282,9 @@ def _inside(path: Path, folder: Path) -> bool:
 #: The most audit canaries a node mixes into its DP-SGD: a run asking for millions would turn
 #: each step's extra coordinates into a memory exhaustion on the node's machine.
 MAX_AUDIT_CANARIES = 100_000
+#: The most canary conversations a black-box audit adds to the node's training data: each is
+#: mislabelled on purpose, so thousands would drown the node's own conversations.
+MAX_INPUT_CANARIES = 1_000
 
 
 def check_request(policy: NodePolicy, run: RunSettings) -> None:
@@ -305,6 +308,11 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
         raise PolicyDeclined(
             f"the run asks privacy.audit_canaries={run.privacy.audit_canaries}; this node mixes in at most "
             f"{MAX_AUDIT_CANARIES:,} canaries (each adds a coordinate to every DP-SGD step)"
+        )
+    if run.privacy.audit in ("black", "both") and run.privacy.audit_input_canaries > MAX_INPUT_CANARIES:
+        raise PolicyDeclined(
+            f"the run asks privacy.audit_input_canaries={run.privacy.audit_input_canaries}; this node trains on at "
+            f"most {MAX_INPUT_CANARIES:,} canary conversations (each is mislabelled on purpose)"
         )
     if run.rounds > policy.max_rounds:
         raise PolicyDeclined(

@@ -153,9 +153,12 @@ def _check_against_allow_list(kind: str, reply: Message) -> set[tuple[str, str]]
     return seen
 
 
+BOTH_AUDITS = PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="both", audit_canaries=100, audit_input_canaries=20)
+
+
 def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
-    node = Node(tmp_path / "n")
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=100))
+    node = Node(tmp_path / "n", policy=NodePolicy(accept_audit=("off", "white", "both")))
+    flat = run_config(privacy=BOTH_AUDITS)
     train_reply = train_handler(message("train"), context(node, flat))
     seen_train = _check_against_allow_list("train", train_reply)
     eval_reply = evaluate_handler(message("evaluate", threshold=0.5), context(node, flat))
@@ -170,6 +173,55 @@ def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
     assert len(PrivacyLedger.open(node.ledger).entries) == 1
     assert metrics[ConfigKeys.AUDIT_CANARIES_IN] + metrics[ConfigKeys.AUDIT_CANARIES_OUT] == 100
     assert 0 <= metrics[ConfigKeys.AUDIT_LOWER_BOUND] <= metrics[ConfigKeys.AUDIT_EPSILON] <= metrics[ConfigKeys.EPSILON]
+    black = eval_reply.content[ConfigKeys.METRICS_RECORD]
+    assert black[ConfigKeys.BLACK_CANARIES_IN] + black[ConfigKeys.BLACK_CANARIES_OUT] == 20
+    assert black[ConfigKeys.BLACK_EPSILON] == pytest.approx(metrics[ConfigKeys.AUDIT_EPSILON])  # this run's steps
+    assert 0 <= black[ConfigKeys.BLACK_LOWER_BOUND] <= black[ConfigKeys.BLACK_EPSILON]
+    assert 0 <= black[ConfigKeys.BLACK_MIA_AUC] <= 1
+
+
+def test_black_box_canaries_are_trained_on_but_never_count_as_conversations(tmp_path: Path) -> None:
+    """The "in" canaries add DP-SGD records (more steps), never to num-examples or the node's counts."""
+    plain = Node(tmp_path / "plain")
+    audited = Node(tmp_path / "audited", policy=NodePolicy(accept_audit=("off", "black")))
+    off = train_handler(message("train"), context(plain, run_config()))
+    black_run = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="black", audit_input_canaries=40))
+    black = train_handler(message("train"), context(audited, black_run))
+    for key in (ConfigKeys.NUM_EXAMPLES,):
+        assert black.content[ConfigKeys.METRICS_RECORD][key] == off.content[ConfigKeys.METRICS_RECORD][key]
+    assert black.content[ConfigKeys.NODE_RECORD] == off.content[ConfigKeys.NODE_RECORD]
+    assert black.content[ConfigKeys.METRICS_RECORD][ConfigKeys.STEPS] > off.content[ConfigKeys.METRICS_RECORD][ConfigKeys.STEPS]
+    assert ConfigKeys.AUDIT_LOWER_BOUND not in black.content[ConfigKeys.METRICS_RECORD]  # no white-box canaries
+    reference = audited.ledger.with_name("ledger.json.black-audit.json")
+    first = reference.read_bytes()
+    again = message("train", arrays=_arrays(seed=5))
+    again.content[ConfigKeys.CONFIG_RECORD][ConfigKeys.SERVER_ROUND] = 2
+    train_handler(again, context(audited, black_run))
+    assert reference.read_bytes() == first  # the reference is the model of the node's first training of the run
+
+
+def test_a_node_that_has_not_trained_reports_no_black_box_audit(tmp_path: Path) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(accept_audit=("off", "black")))
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="black", audit_input_canaries=20))
+    metrics = evaluate_handler(message("evaluate"), context(node, flat)).content[ConfigKeys.METRICS_RECORD]
+    assert ConfigKeys.BLACK_LOWER_BOUND not in metrics
+
+
+@pytest.mark.parametrize(
+    ("accept", "privacy", "words"),
+    [
+        # the default policy accepts the white-box audit only: canary conversations in training need an opt-in
+        (None, dict(audit="black", audit_input_canaries=20), ("privacy.audit=black", "accept-audit")),
+        (("off", "black"), dict(audit="black", audit_input_canaries=50_000), ("audit_input_canaries=50000", "at most 1,000")),
+        (None, dict(audit="white", audit_canaries=5_000_000), ("audit_canaries=5000000", "at most 100,000")),
+    ],
+)
+def test_an_audit_outside_the_policy_or_its_limits_is_declined(tmp_path: Path, accept, privacy, words) -> None:
+    node = Node(tmp_path / "n", policy=NodePolicy(accept_audit=accept) if accept else None)
+    before = node.ledger_bytes()
+    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, **privacy))
+    assert_declined(train_handler(message("train"), context(node, flat)), *words)
+    assert node.ledger_bytes() == before
 
 
 def test_a_node_whose_policy_refuses_audits_declines_an_audited_run(tmp_path: Path) -> None:
@@ -406,13 +458,6 @@ def test_test_privacy_modes_need_an_explicit_opt_in() -> None:
     assert policy_from_args(argparse.Namespace(accept_privacy=None, allow_test_privacy=False)).accept_privacy == ("record",)
 
 
-def test_a_run_asking_millions_of_audit_canaries_is_declined(tmp_path: Path) -> None:
-    node = Node(tmp_path / "n")
-    before = node.ledger_bytes()
-    flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="white", audit_canaries=5_000_000))
-    assert_declined(train_handler(message("train"), context(node, flat)), "audit_canaries=5000000", "at most 100,000")
-    assert node.ledger_bytes() == before
-
 
 def test_accept_audit_flag_reaches_the_node_config() -> None:
     import argparse
@@ -425,7 +470,7 @@ def test_accept_audit_flag_reaches_the_node_config() -> None:
     assert refusing.accept_audit == ("off",)
     assert policy_from_node_config(refusing.to_node_config()).accept_audit == ("off",)
     with pytest.raises(ConfigError, match="accept-audit"):
-        NodePolicy(accept_audit=("black",))
+        NodePolicy(accept_audit=("grey",))
 
 
 # -- histograms under DP (opt-in) --------------------------------------------------------------

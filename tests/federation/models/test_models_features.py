@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from federation.data.types import Conversation, Message
-from federation.errors import ConfigError
+from federation.errors import ConfigError, DataError
 from federation.models.features import FeatureSet, build_features
 
 
@@ -171,3 +171,13 @@ def test_evidence_starts_at_the_first_annotated_message_kept(encoder: CountingEn
     features = build_features(conversations, encoder, max_messages=5)
     assert features.evidence_from.tolist() == [3, 0, 0, 0]
     assert features.subset([2, 0]).evidence_from.tolist() == [0, 3]
+
+
+def test_joined_sets_keep_every_conversations_messages(features: FeatureSet) -> None:
+    tail = features.subset([0])
+    both = features.joined(tail)
+    assert len(both) == len(features) + 1 and both.ids[-1] == features.ids[0]
+    assert np.array_equal(both.embeddings[both.rows[-1]], features.embeddings[features.rows[0]])
+    assert np.array_equal(both.labels[-1:], features.labels[:1]) and both.evidence_from is not None
+    with pytest.raises(DataError, match="cannot join"):
+        features.joined(FeatureSet(embeddings=np.zeros((1, 3)), rows=[[0]], speakers=[[0]], labels=[0], ids=["x"]))

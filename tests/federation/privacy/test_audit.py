@@ -105,8 +105,10 @@ def test_canary_state_round_trips_and_refuses_a_changed_count(tmp_path) -> None:
 def test_central_dp_refuses_the_white_box_audit() -> None:
     with pytest.raises(ConfigError, match="privacy.audit=white with privacy=central"):
         PrivacySettings(mode="central", audit="white")
+    with pytest.raises(ConfigError, match="privacy.audit=black with privacy=central"):
+        PrivacySettings(mode="central", audit="black")
     with pytest.raises(ConfigError, match="privacy.audit"):
-        PrivacySettings(audit="black")
+        PrivacySettings(audit="grey")
 
 
 # -- the audit on the real training loop ----------------------------------------------------------
