@@ -194,7 +194,7 @@ class PretrainSettings:
         Of the plain SGD (the window length is the run's ``train.train_window``).
     """
 
-    enabled: bool = False
+    enabled: bool = True
     conversations: int = 3000
     positive_rate: float = 0.3
     epochs: int = 20

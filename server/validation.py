@@ -35,6 +35,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from federation.checks import is_finite_number, is_number
+from federation.privacy.node_policy import NOISE_MULTIPLIER_STEP
 from federation.runconfig import RunSettings
 from federation.wire import WIRE_DTYPE, ConfigKeys
 
@@ -109,6 +110,12 @@ def honest_update_bound(
     not ``T``), so an honest update sits well below it, and an update scaled by 100 above it
     for any ``T`` under ``(100 / (2 * BOUND_MARGIN))^2``.
 
+    ``lr`` is the step the node really took: the configured learning rate, lowered by
+    the step rule (:meth:`TrainSettings.for_noise`) for the noise multiplier, taken at the
+    lowest value the rounded one in the reply allows (a larger learning rate, so the bound
+    stays a bound). With ``privacy.sample_rate`` set the batch the node used is only known
+    from its rounded count, and the configured learning rate is used.
+
     **Adam** (with or without DP): each step moves each weight by at most
     ``lr * ADAM_STEP_FACTOR``, so ``bound = BOUND_MARGIN * lr * T * ADAM_STEP_FACTOR * sqrt(d)``.
 
@@ -129,6 +136,12 @@ def honest_update_bound(
         return None
     expected_batch = max(1, min(run.party_batch_size(num_examples), num_examples))
     clip = run.privacy.max_grad_norm
+    if run.privacy.sample_rate is None:  # the batch is exact: the node's step rule can be replayed soundly
+        # The reply's multiplier is rounded up by at most one step; the step rule's learning
+        # rate falls with the multiplier, so the lowest multiplier the reply allows gives the
+        # largest learning rate the node can have used.
+        lowest = max(noise_multiplier - NOISE_MULTIPLIER_STEP, 0.0)
+        lr = train.for_noise(lowest, max_grad_norm=clip, expected_batch=expected_batch).learning_rate
     per_step = clip * (1.0 + noise_multiplier * (math.sqrt(dim) + NOISE_TAIL) / expected_batch)
     return BOUND_MARGIN * lr * momentum_gain(train.momentum, steps) * per_step
 

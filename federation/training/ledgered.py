@@ -55,7 +55,8 @@ def train_with_ledger(
         :class:`~federation.privacy.budget.SpendRequest` (the cap is the node's own, never
         the training config's; the effective cap is the smaller of it and the ledger's).
     head, data, settings, global_arrays
-        As for :func:`train`.
+        As for :func:`train`; the step size follows the noise multiplier the ledger
+        grants (:meth:`TrainSettings.for_noise`).
     dp_clip
         Per-conversation clipping norm.
     lock_timeout_s
@@ -114,7 +115,10 @@ def train_with_ledger(
         audit_path = audit_path_for(request.ledger_path)
         state = load_canaries(audit_path, run_id=run_id, canaries=audit_canaries) if audit_canaries else None
         members = None if state is None else state.members
-        result = train(head=head, data=data, settings=settings, dp=dp, global_arrays=global_arrays, canaries=members)
+        stepped = settings.for_noise(  # the run's noise bounds the step size
+            grant.noise_multiplier, max_grad_norm=float(dp_clip), expected_batch=sample_rate * n
+        )
+        result = train(head=head, data=data, settings=stepped, dp=dp, global_arrays=global_arrays, canaries=members)
         entry = grant.record(result.steps)
         if state is not None:  # after the spend is recorded: a call the audit saw is always accounted
             _score_call(state, result)

@@ -7,7 +7,7 @@ setting fails with a one-line :class:`~federation.errors.ConfigError` before any
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -60,6 +60,16 @@ class TrainSettings:
     seed
         Seeds window positions, dropout and (without DP) batch order. Never the DP
         sampling or noise, which are drawn from fresh OS entropy.
+    max_step_noise
+        The largest standard deviation of the DP noise one step may add to each weight,
+        ``learning_rate * sigma * max_grad_norm / batch_size`` for SGD (noise multiplier
+        ``sigma``). A call whose noise would exceed it takes smaller steps
+        (:meth:`for_noise`), so a small budget gets steps no noisier than the default
+        budget's. The default, 0.05, is the step noise of the defaults at epsilon 8 (sigma
+        0.95-1.26 in the default federation: ``5 * 1.26 * 0.5 / 64 = 0.049``), where
+        ``learning_rate`` was chosen; at epsilon 1 (sigma about 5) the step is about 1.2,
+        and with ``batch_size=256`` (sigma about 11) about 2.4. None: the step size never
+        follows the noise.
 
     The defaults are the ``train`` section of ``cesagram simulate``'s config (the Hydra
     schema takes them from here): SGD with momentum on clipped gradients, chosen on the
@@ -75,6 +85,7 @@ class TrainSettings:
     proximal_mu: float = 0.0
     train_window: int = 50
     seed: int = 0
+    max_step_noise: float | None = 0.05
 
     def __post_init__(self) -> None:
         if not is_finite_number(self.local_epochs) or self.local_epochs <= 0:
@@ -95,6 +106,15 @@ class TrainSettings:
             raise _bad("train_window", self.train_window, "a positive integer")
         if not is_integer(self.seed):
             raise _bad("seed", self.seed, "an integer")
+        if self.max_step_noise is not None and (not is_finite_number(self.max_step_noise) or self.max_step_noise <= 0):
+            raise _bad("max_step_noise", self.max_step_noise, "a positive number or null")
+
+    def for_noise(self, noise_multiplier: float, *, max_grad_norm: float, expected_batch: float) -> TrainSettings:
+        """These settings for a DP-SGD call: the step size lowered until a step's noise is at most ``max_step_noise``."""
+        step_noise = self.learning_rate * noise_multiplier * max_grad_norm / expected_batch
+        if self.max_step_noise is None or step_noise <= self.max_step_noise:
+            return self
+        return replace(self, learning_rate=self.learning_rate * self.max_step_noise / step_noise)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,8 @@ def test_no_flower_process_outlives_its_command_on_sigterm_or_sigkill(tmp_path: 
             "--runtime-port", str(free_port()),
         )  # fmt: skip
     run = spawn(
-        "run", "server", "run", "model=ngram", f"federation.superlink={address}", f"federation.root_certificates={ca}",
+        "run", "server", "run", "model=ngram", "pretrain.enabled=false", f"federation.superlink={address}",
+        f"federation.root_certificates={ca}",
         "federation.nodes=2", "federation.wait_for_nodes_s=60", f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
     seen: dict[int, str] = {}

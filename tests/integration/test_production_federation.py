@@ -123,7 +123,7 @@ class Federation:
 
     def run_args(self, run_dir: Path, *overrides: str) -> list[str]:
         return [
-            "server", "run", "model=ngram", f"federation.superlink={self.address}",
+            "server", "run", "model=ngram", "pretrain.enabled=false", f"federation.superlink={self.address}",
             f"federation.root_certificates={self.ca}", "federation.wait_for_nodes_s=120",
             f"timeout_s={ROUND_TIMEOUT_S}", f"hydra.run.dir={run_dir}", *overrides,
         ]  # fmt: skip

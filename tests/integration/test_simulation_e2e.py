@@ -53,7 +53,8 @@ def runtime_processes_of(run_dir: Path) -> list[str]:
 
 
 def test_small_federation_report_ledgers_and_continued_spend(tmp_path: Path) -> None:
-    first, run1 = simulate(tmp_path, "run1", "privacy.epsilon=3", "privacy.cap=5")
+    pretraining = ("pretrain.enabled=true", "pretrain.conversations=200", "pretrain.epochs=2")  # a small public set
+    first, run1 = simulate(tmp_path, "run1", "privacy.epsilon=3", "privacy.cap=5", *pretraining)
     assert first.returncode == 0, first.stderr[-3000:]
     lines = first.stdout.splitlines()
     assert sum(line.startswith("round ") for line in lines) == 2
@@ -74,6 +75,9 @@ def test_small_federation_report_ledgers_and_continued_spend(tmp_path: Path) -> 
     assert set(report["final"]) >= {"f05", "f1", "precision", "recall", "auprc", "latency_f1", "speed", "erde5", "erde50"}
     assert set(report["timing"]) >= {"startup", "encoding", "training", "evaluation"}
     assert report["config"]["model"]["name"] == "ngram"
+    public = report["training"]["public"]  # the server pretrained the head before round 1
+    assert (public["conversations"], public["epochs"]) == (200, 2) and 1 <= public["best_epoch"] <= 2
+    assert report["training"]["private"]["privacy"] == "record"
     for name, node in report["nodes"].items():
         assert node["rounds"] == [1, 2]
         assert node["conversations"] > 0

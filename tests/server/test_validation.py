@@ -21,7 +21,8 @@ from server.rounds import TrainRound
 from server.validation import ReplyScreen, aggregate_problem, honest_update_bound, momentum_gain, reply_problem
 
 DIM = 32
-TRAIN = TrainSettings(local_epochs=4, batch_size=16, learning_rate=5.0, optimizer="sgd", momentum=0.9, seed=1)
+# max_step_noise=None: the step is the configured one (the step rule's own test is below)
+TRAIN = TrainSettings(local_epochs=4, batch_size=16, learning_rate=5.0, optimizer="sgd", momentum=0.9, seed=1, max_step_noise=None)
 RUN = RunSettings(
     run_id="r",
     run_dir="/nonexistent",
@@ -133,6 +134,23 @@ def test_unreadable_metrics_are_refused_before_the_recorder_reads_them(honest, m
     global_arrays, trained, steps, examples = honest
     problem = reply_problem(reply_of(trained, steps=steps, examples=examples, metrics=metrics), arrays_to_record(global_arrays), RUN)
     assert problem is not None and expected in problem
+
+
+def test_the_bound_replays_the_nodes_step_rule_from_the_rounded_noise() -> None:
+    """With ``max_step_noise`` the node stepped at a lower rate; the bound takes the highest rate the reply allows."""
+    ruled = replace(RUN, train=replace(TRAIN, max_step_noise=0.05))
+    args = {"steps": 24, "num_examples": 96, "dim": DIM + 1}
+    plain = honest_update_bound(RUN, noise_multiplier=5.0, **args)
+    bound = honest_update_bound(ruled, noise_multiplier=5.0, **args)
+    lowest_rate = TRAIN.learning_rate * 0.05 / (TRAIN.learning_rate * 4.75 * 0.5 / 16)  # sigma 5 rounded from above 4.75
+    assert bound == pytest.approx(plain * lowest_rate / TRAIN.learning_rate)
+    torch.manual_seed(0)
+    head, data = NgramHead(dim_in=DIM), toy_features()
+    before = head_arrays(head)
+    stepped = ruled.train.for_noise(4.8, max_grad_norm=0.5, expected_batch=16)  # what a node at sigma 4.8 runs
+    trained = train(head=head, data=data, settings=stepped, dp=DPParams(noise_multiplier=4.8, max_grad_norm=0.5, delta=1e-5)).arrays
+    norm = math.sqrt(sum(float(((t - g) ** 2).sum()) for t, g in zip(trained, before)))
+    assert norm < bound  # the honest node's update, reported as 5.0 (rounded up), stays inside
 
 
 def test_the_bound_follows_the_optimizer_and_the_privacy_mode() -> None:

@@ -43,11 +43,12 @@ def small_head():
     return NgramHead(dim_in=DIM, hidden=8)
 
 
-def call(path, *, round=1, run_id="run-1", planned_rounds=3, run_epsilon=2.0, cap=8.0, delta=DELTA, head=None, data=None):
+def call(path, *, round=1, run_id="run-1", planned_rounds=3, run_epsilon=2.0, cap=8.0, delta=DELTA, head=None, data=None,
+         settings=SETTINGS):  # fmt: skip
     return train_with_ledger(
         ledger_path=path, run_id=run_id, round=round, planned_rounds=planned_rounds, run_epsilon=run_epsilon,
         cap=cap, delta=delta, head=head if head is not None else small_head(), data=data if data is not None else features(),
-        settings=SETTINGS, dp_clip=1.0,
+        settings=settings, dp_clip=1.0,
     )
 
 
@@ -242,3 +243,21 @@ def test_concurrent_calls_are_serialised_by_the_lock_and_lose_no_spend(ledger_pa
     noise = ledger.runs["run-1"].noise_multiplier
     assert abs(ledger.spent - epsilon_of([(noise, 0.25, 8)], delta=DELTA)) <= 1e-12
     assert sorted(result.epsilon for result in results.values()) == [entry.epsilon_after for entry in ledger.entries]
+
+
+def test_the_step_size_follows_the_noise_the_ledger_grants(ledger_path, monkeypatch):
+    """A step adds at most ``max_step_noise`` of noise per weight: lr * sigma * clip / batch, the lr lowered to fit."""
+    sgd = TrainSettings(learning_rate=5.0, max_step_noise=0.05)
+    assert sgd.for_noise(1.2, max_grad_norm=0.5, expected_batch=64) is sgd  # 0.047: as configured
+    assert sgd.for_noise(5.0, max_grad_norm=0.5, expected_batch=64).learning_rate == pytest.approx(0.05 * 64 / 2.5)
+    assert sgd.for_noise(10.0, max_grad_norm=0.5, expected_batch=256).learning_rate == pytest.approx(0.05 * 256 / 5)
+    assert TrainSettings(max_step_noise=None).for_noise(50.0, max_grad_norm=1.0, expected_batch=1).learning_rate == 5.0
+    with pytest.raises(ConfigError, match="max_step_noise"):
+        TrainSettings(max_step_noise=0.0)
+    seen = []
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda **kw: seen.append(kw["settings"]) or real_train(**kw))
+    result = call(ledger_path, run_epsilon=0.5, settings=TrainSettings(local_epochs=1, batch_size=16, learning_rate=5.0))
+    noise = PrivacyLedger.open(ledger_path).runs["run-1"].noise_multiplier  # a small budget: a large multiplier
+    assert noise * 1.0 * 5.0 / 16 > 0.05  # the configured step would be noisier than allowed
+    assert result.sample_rate == 0.25 and seen[0].learning_rate == pytest.approx(0.05 * 16 / noise)
