@@ -138,8 +138,8 @@ def _add_node_parsers(node_commands) -> None:  # type: ignore[no-untyped-def]
         action="append",
         choices=["off", "white", "black", "both"],
         help="an audit runs may ask (repeat; default: off and white, the one-run white-box audit whose canaries never "
-        "touch the model's weights; black adds canary conversations with flipped labels to the node's training "
-        "data); --accept-audit off alone refuses audits",
+        "touch the model's weights; black adds random-word canary conversations with random labels to the node's "
+        "training data); --accept-audit off alone refuses audits",
     )
     policy.add_argument(
         "--accept-app",

@@ -78,15 +78,24 @@ def _scores(head: nn.Module, canaries: InputCanaries, run: RunSettings, policy: 
 def keep_reference(head: nn.Module, run: RunSettings, node: NodeSettings, policy: NodePolicy) -> None:
     """Score the canaries with the model received for the node's first training of the run (the reference).
 
-    Called before training; later calls of the run keep the first reference. Without a
-    black-box audit it does nothing.
+    Called before training; later calls of the run keep the first reference. A reference
+    is only ever taken before the node's first DP-SGD step of the run (its ledger has no
+    entry for it), so it cannot depend on the coins. Without a black-box audit it does
+    nothing.
     """
     canaries = node_canaries(run, node, policy)
     if canaries is None:
         return
     path = reference_path_for(node.ledger_path)
-    if load_reference(path, run_id=run.run_id, canaries=canaries.members.size) is None:
-        save_reference(path, run_id=run.run_id, scores=_scores(head, canaries, run, policy))
+    if load_reference(path, run_id=run.run_id, canaries=canaries.members.size) is not None:
+        return
+    if run_epsilon(node.ledger_path, run, node.delta)[1] > 0:
+        # The node has trained in this run already (its reference was lost: an old run's
+        # entry dropped, a deleted file): a model received now has seen the "in" canaries and
+        # depends on the coins, so it cannot be the reference. The run goes unaudited.
+        log.warning("%s: no black-box reference for run %s after training began; the run is not audited", node.name, run.run_id)
+        return
+    save_reference(path, run_id=run.run_id, scores=_scores(head, canaries, run, policy))
 
 
 def run_epsilon(ledger_path: Path, run: RunSettings, delta: float) -> tuple[float, int]:

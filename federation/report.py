@@ -76,9 +76,10 @@ AUDIT_WHAT = (
     "an empirical lower bound on epsilon, never a proof of the claim"
 )
 BLACK_AUDIT_WHAT = (
-    "one-run black-box audit (Steinke, Nasr and Jagielski 2023): canary conversations with flipped labels in the "
-    "nodes' training data by secret coins, membership guessed from the final global model's scores; an empirical "
-    "lower bound on epsilon for the whole pipeline, never a proof of the claim"
+    "one-run black-box audit (Steinke, Nasr and Jagielski 2023): random-word canary conversations with random labels "
+    "in the nodes' training data by secret coins, membership guessed from the final global model's scores against "
+    "the model each node first received; an empirical lower bound on epsilon for the whole pipeline, never a proof "
+    "of the claim, and no check on a hostile coordinator (it chooses both models)"
 )
 
 
@@ -108,11 +109,11 @@ def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | No
     }
     if run.privacy.audit in ("black", "both") or black:
         part = _audit_part(run, {name: (node.black_audit, node) for name, node in black.items()}, kind="black")
-        aucs = [entry["mia_auc"] for entry in part["nodes"].values()]
-        if part["run"] is not None:
+        aucs = [entry["mia_auc"] for entry in part["nodes"].values() if entry.get("mia_auc") is not None]
+        if part["run"] is not None and aucs:
             part["run"]["mia_auc_mean"] = round(sum(aucs) / len(aucs), 4)
         section["black"] = {
-            "what": BLACK_AUDIT_WHAT,
+            "what": BLACK_AUDIT_WHAT + (" (control: plain training without DP, no privacy)" if control else ""),
             "canaries_per_node": run.privacy.audit_input_canaries,
             **part,
             "not_audited": sorted(set(recorder.nodes) - set(black)),
@@ -589,7 +590,7 @@ def model_card(report: dict[str, Any]) -> str:
     if audit and audit.get("black"):
         lines.append(
             f"- trained with a black-box privacy audit: about half of {audit['black']['canaries_per_node']} canary "
-            "conversations per node (public synthetic chats with flipped labels) were in its training data: these "
+            "conversations per node (random words of the public set, random labels) were in its training data: these "
             "weights learned from them; they never count as conversations"
         )
     if audit:

@@ -5,6 +5,7 @@ One place spells every key (kebab-case, as Flower does), so server and node cann
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +151,11 @@ def audit_to_metrics(audit: AuditResult, *, prefix: str, mia_auc: float | None =
 
 
 def audit_from_metrics(metrics: Mapping[str, Any], *, prefix: str, server_round: int) -> dict[str, Any] | None:
-    """A node's audit as a reply states it (None when the reply has none), for the report."""
+    """A node's audit as a reply states it (None when the reply has none), for the report.
+
+    Raises KeyError, TypeError or ValueError for figures that are missing, of the wrong
+    type, not finite, or inconsistent (the caller drops them).
+    """
     if prefix + "lower-bound" not in metrics:
         return None
     figures: dict[str, Any] = {"round": server_round}
@@ -160,4 +165,9 @@ def audit_from_metrics(metrics: Mapping[str, Any], *, prefix: str, server_round:
     figures["epsilon"] = float(metrics[prefix + "epsilon"]) if prefix + "epsilon" in metrics else None
     if prefix + "mia-auc" in metrics:
         figures["mia_auc"] = float(metrics[prefix + "mia-auc"])
+    numbers = [figures["lower_bound"], figures["confidence"], figures.get("mia_auc", 0.5), figures["epsilon"] or 0.0]
+    if not all(math.isfinite(v) for v in numbers) or len(figures["scan_guesses"]) != len(figures["scan_correct"]):
+        raise ValueError(f"{prefix}* figures are not finite or their scans differ in length")
+    if any(not 0 <= c <= g for c, g in zip(figures["scan_correct"], figures["scan_guesses"], strict=True)):
+        raise ValueError(f"{prefix}* scan has more correct guesses than guesses")
     return figures

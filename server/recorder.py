@@ -155,7 +155,11 @@ class RunRecorder(RunHistory, RoundCallbacks):
                 continue
             metrics = reply.content[ConfigKeys.METRICS_RECORD]
             node.eval_seconds += float(metrics[ConfigKeys.EVAL_SECONDS])
-            black = audit_from_metrics(metrics, prefix=ConfigKeys.BLACK_PREFIX, server_round=server_round)
+            try:  # evaluate replies are not screened like train replies: a malformed audit is dropped, not fatal
+                black = audit_from_metrics(metrics, prefix=ConfigKeys.BLACK_PREFIX, server_round=server_round)
+            except (KeyError, TypeError, ValueError) as error:
+                log.warning("round %d: %s sent an unreadable black-box audit (%s); ignored", server_round, node.name, error)
+                black = None
             node.black_audit = black or node.black_audit
             self.communication.append(
                 {

@@ -183,14 +183,14 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
                 "run_id": run.run_id,
                 "mode": run.mode,
                 "rounds": len(recorder.rounds),
-                "trained_with_canaries": bool(report.get("audit", {}).get("nodes")) or bool(black_nodes(report)),
+                "trained_with_canaries": bool(report.get("audit", {}).get("nodes")) or trained_on_canaries(run, recorder),
                 "audit": (
                     {
                         "kind": report["audit"]["kind"],
                         "canaries_per_node": report["audit"]["canaries_per_node"],
                         "canary_gradients_in_weights": False,  # they live in audit coordinates, never exported
-                        # black-box: canary conversations (flipped labels) were training data, so they are in the weights
-                        "canary_conversations_in_training": bool(black_nodes(report)),
+                        # black-box: canary conversations were training data, so they are in the weights
+                        "canary_conversations_in_training": trained_on_canaries(run, recorder),
                         "guarantee_failed": report["audit"]["guarantee_failed"],
                     }
                     if report.get("audit")
@@ -204,10 +204,13 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     return report
 
 
-def black_nodes(report: dict[str, Any]) -> dict[str, Any]:
-    """The nodes whose black-box audit put canary conversations into training (none without one)."""
-    black = (report.get("audit") or {}).get("black") or {}
-    return black.get("nodes") or {}
+def trained_on_canaries(run: RunSettings, recorder: RunRecorder) -> bool:
+    """Whether a black-box audit put canary conversations into the training of these weights.
+
+    Any node that trained in a run asking one did (its policy accepted it, or it declined
+    and did not train), whether or not it later reported the audit.
+    """
+    return run.privacy.audit in ("black", "both") and any(node.rounds for node in recorder.nodes.values())
 
 
 def _deployment_extra(run: RunSettings, recorder: RunRecorder, deployment: DeploymentSettings | None) -> dict[str, Any]:

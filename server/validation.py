@@ -136,12 +136,13 @@ def honest_update_bound(
         return None
     expected_batch = max(1, min(run.party_batch_size(num_examples), num_examples))
     clip = run.privacy.max_grad_norm
-    if run.privacy.sample_rate is None:  # the batch is exact: the node's step rule can be replayed soundly
-        # The reply's multiplier is rounded up by at most one step; the step rule's learning
-        # rate falls with the multiplier, so the lowest multiplier the reply allows gives the
-        # largest learning rate the node can have used.
+    if run.privacy.sample_rate is None:  # the node's batch is at most train.batch_size: its step rule can be replayed
+        # The step rule's learning rate falls with the multiplier and grows with the batch:
+        # the lowest multiplier the rounded-up reply allows and the largest batch the node
+        # can have used (train.batch_size; its own count, canaries of a black-box audit
+        # included, is not known here) give the largest learning rate it can have used.
         lowest = max(noise_multiplier - NOISE_MULTIPLIER_STEP, 0.0)
-        lr = train.for_noise(lowest, max_grad_norm=clip, expected_batch=expected_batch).learning_rate
+        lr = train.for_noise(lowest, max_grad_norm=clip, expected_batch=train.batch_size).learning_rate
     per_step = clip * (1.0 + noise_multiplier * (math.sqrt(dim) + NOISE_TAIL) / expected_batch)
     return BOUND_MARGIN * lr * momentum_gain(train.momentum, steps) * per_step
 

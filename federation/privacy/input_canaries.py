@@ -4,8 +4,9 @@ The white-box audit (:mod:`federation.privacy.audit`) tests the DP-SGD step from
 This one tests the pipeline as an outsider sees it (Steinke, Nasr and Jagielski, NeurIPS
 2023, black-box setting): ``m`` canary conversations per node, each put into the node's
 training data by a secret fair coin, trained on exactly as a conversation is (same
-sampling, clipping, noise), and afterwards scored by the *final global model*, the
-only thing the audit reads. A canary the model fits better than its twin "out" ones
+sampling, clipping, noise), and afterwards scored by the *final global model* and by the
+model the node received before it first trained in the run (the reference); the audit
+reads nothing else. A canary the model fits better than its twin "out" ones
 gives it away.
 
 * **Canaries** are short conversations of words drawn at random from the public set's
@@ -19,8 +20,8 @@ gives it away.
   cached once.
 * **Membership** is a fair coin per canary, drawn from the node secret and the run id:
   unpredictable without the secret, stable across rounds and restarts of the run.
-* **The test statistic** is how much better the final model fits the canary's (flipped)
-  label than the model the node received before it first trained in the run (its
+* **The test statistic** is how much better the final model fits the canary's own label
+  than the model the node received before it first trained in the run (its
   *reference*, independent of the coins): the difference cancels most of what the
   canary's content alone makes a model score. The guesses, the bound and its confidence are the white-box audit's
   (:func:`federation.privacy.audit.guess_counts`, :func:`~federation.privacy.audit.summarize`),
@@ -128,7 +129,7 @@ def public_vocabulary() -> tuple[str, ...]:
 
 
 def membership_statistic(scores: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """How much better the model fits each canary's (flipped) label than the reference model did."""
+    """How much better the model fits each canary's own (random) label than the reference model did."""
     def fit(values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
         return np.where(np.asarray(labels) == 1, values, 1.0 - values)

@@ -283,7 +283,7 @@ def _inside(path: Path, folder: Path) -> bool:
 #: each step's extra coordinates into a memory exhaustion on the node's machine.
 MAX_AUDIT_CANARIES = 100_000
 #: The most canary conversations a black-box audit adds to the node's training data: each is
-#: mislabelled on purpose, so thousands would drown the node's own conversations.
+#: labelled at random on purpose, so thousands would drown the node's own conversations.
 MAX_INPUT_CANARIES = 1_000
 
 
@@ -304,7 +304,7 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
             f"the run asks privacy.audit={run.privacy.audit}; this node runs audits "
             f"{', '.join(policy.accept_audit)} only (accept-audit)"
         )
-    if run.privacy.audit != "off" and run.privacy.audit_canaries > MAX_AUDIT_CANARIES:
+    if run.privacy.audit in ("white", "both") and run.privacy.audit_canaries > MAX_AUDIT_CANARIES:
         raise PolicyDeclined(
             f"the run asks privacy.audit_canaries={run.privacy.audit_canaries}; this node mixes in at most "
             f"{MAX_AUDIT_CANARIES:,} canaries (each adds a coordinate to every DP-SGD step)"
@@ -312,7 +312,7 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
     if run.privacy.audit in ("black", "both") and run.privacy.audit_input_canaries > MAX_INPUT_CANARIES:
         raise PolicyDeclined(
             f"the run asks privacy.audit_input_canaries={run.privacy.audit_input_canaries}; this node trains on at "
-            f"most {MAX_INPUT_CANARIES:,} canary conversations (each is mislabelled on purpose)"
+            f"most {MAX_INPUT_CANARIES:,} canary conversations (each is labelled at random on purpose)"
         )
     if run.rounds > policy.max_rounds:
         raise PolicyDeclined(

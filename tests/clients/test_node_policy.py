@@ -88,8 +88,8 @@ class Node:
         return self.ledger.read_bytes()
 
 
-def run_config(**overrides) -> dict:
-    values = dict(
+def _run_values() -> dict:
+    return dict(
         run_id="run-1",
         run_dir="/nonexistent/run",
         rounds=2,
@@ -98,6 +98,10 @@ def run_config(**overrides) -> dict:
         train=TrainSettings(local_epochs=1.0, batch_size=16, learning_rate=0.5, optimizer="adam"),
         privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="off"),
     )
+
+
+def run_config(**overrides) -> dict:
+    values = _run_values()
     values.update(overrides)
     return RunSettings(**values).to_flat()
 
@@ -182,10 +186,11 @@ def test_every_reply_item_is_on_the_allow_list(tmp_path: Path) -> None:
 
 def test_black_box_canaries_are_trained_on_but_never_count_as_conversations(tmp_path: Path) -> None:
     """The "in" canaries add DP-SGD records (more steps), never to num-examples or the node's counts."""
-    plain = Node(tmp_path / "plain")
     audited = Node(tmp_path / "audited", policy=NodePolicy(accept_audit=("off", "black")))
-    off = train_handler(message("train"), context(plain, run_config()))
-    black_run = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="black", audit_input_canaries=40))
+    off = train_handler(message("train"), context(audited, run_config()))  # the same node (same split), unaudited
+    black_run = run_config(
+        run_id="run-2", privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="black", audit_input_canaries=40)
+    )
     black = train_handler(message("train"), context(audited, black_run))
     for key in (ConfigKeys.NUM_EXAMPLES,):
         assert black.content[ConfigKeys.METRICS_RECORD][key] == off.content[ConfigKeys.METRICS_RECORD][key]
@@ -198,6 +203,13 @@ def test_black_box_canaries_are_trained_on_but_never_count_as_conversations(tmp_
     again.content[ConfigKeys.CONFIG_RECORD][ConfigKeys.SERVER_ROUND] = 2
     train_handler(again, context(audited, black_run))
     assert reference.read_bytes() == first  # the reference is the model of the node's first training of the run
+    reference.unlink()  # lost after training began: a model received now has seen the canaries
+    third = message("train", arrays=_arrays(seed=6))
+    third.content[ConfigKeys.CONFIG_RECORD][ConfigKeys.SERVER_ROUND] = 3
+    train_handler(third, context(audited, black_run))
+    assert not reference.exists()
+    evaluated = evaluate_handler(message("evaluate"), context(audited, black_run)).content[ConfigKeys.METRICS_RECORD]
+    assert ConfigKeys.BLACK_LOWER_BOUND not in evaluated  # the run goes unaudited rather than wrongly audited
 
 
 def test_a_node_that_has_not_trained_reports_no_black_box_audit(tmp_path: Path) -> None:
@@ -205,6 +217,13 @@ def test_a_node_that_has_not_trained_reports_no_black_box_audit(tmp_path: Path) 
     flat = run_config(privacy=PrivacySettings(epsilon=2.0, max_grad_norm=1.0, audit="black", audit_input_canaries=20))
     metrics = evaluate_handler(message("evaluate"), context(node, flat)).content[ConfigKeys.METRICS_RECORD]
     assert ConfigKeys.BLACK_LOWER_BOUND not in metrics
+
+
+def test_a_black_box_run_is_not_held_to_the_white_box_canary_cap() -> None:
+    from federation.privacy.node_policy import check_request
+
+    run = RunSettings(**{**_run_values(), "privacy": PrivacySettings(audit="black", audit_canaries=5_000_000)})
+    check_request(NodePolicy(accept_audit=("off", "black")), run)  # no white-box canaries: nothing to cap
 
 
 @pytest.mark.parametrize(

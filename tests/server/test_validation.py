@@ -144,6 +144,12 @@ def test_the_bound_replays_the_nodes_step_rule_from_the_rounded_noise() -> None:
     bound = honest_update_bound(ruled, noise_multiplier=5.0, **args)
     lowest_rate = TRAIN.learning_rate * 0.05 / (TRAIN.learning_rate * 4.75 * 0.5 / 16)  # sigma 5 rounded from above 4.75
     assert bound == pytest.approx(plain * lowest_rate / TRAIN.learning_rate)
+    # A node reporting fewer conversations than a batch (canaries of a black-box audit are not
+    # counted) may have stepped with the full batch: the rate is replayed at train.batch_size.
+    few = {**args, "num_examples": 10}
+    assert honest_update_bound(ruled, noise_multiplier=5.0, **few) == pytest.approx(
+        honest_update_bound(RUN, noise_multiplier=5.0, **few) * lowest_rate / TRAIN.learning_rate
+    )
     torch.manual_seed(0)
     head, data = NgramHead(dim_in=DIM), toy_features()
     before = head_arrays(head)

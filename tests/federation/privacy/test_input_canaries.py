@@ -142,3 +142,17 @@ def test_a_black_box_bound_above_epsilon_fails_the_guarantee() -> None:
     assert report["audit"]["black"]["nodes"]["a"]["guarantee_failed"] and report["audit"]["guarantee_failed"]
     assert report["privacy"]["guarantee"].startswith("FAILED AUDIT")
     assert any("a (black-box)" in note for note in report["notes"])
+
+
+def test_unreadable_black_box_figures_are_refused_for_the_recorder_to_drop() -> None:
+    from federation.privacy.audit import summarize
+    from federation.wire import audit_from_metrics, audit_to_metrics
+
+    result = summarize(kind="black", canaries=100, canaries_in=50, scan=[], epsilon=1.0, delta=DELTA, steps=4)
+    metrics = audit_to_metrics(result, prefix="black-", mia_auc=0.5)
+    assert audit_from_metrics(metrics, prefix="black-", server_round=2)["mia_auc"] == 0.5
+    for damage in ({"black-mia-auc": float("nan")}, {"black-scan-correct": [1]}, {"black-guesses": "x"}):
+        with pytest.raises((KeyError, TypeError, ValueError)):
+            audit_from_metrics({**metrics, **damage}, prefix="black-", server_round=2)
+    with pytest.raises(KeyError):
+        audit_from_metrics({"black-lower-bound": 0.0}, prefix="black-", server_round=2)
