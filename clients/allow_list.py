@@ -129,8 +129,8 @@ REPLY_ALLOW_LIST.update(
 
 #: The node's black-box audit (evaluate replies, only when the run asks privacy.audit black or both
 #: and the node's policy accepts it). Computed from the evaluated model (the server's own global
-#: model), the node's canary conversations (public synthetic chats drawn from its secret) and its
-#: secret coin flips: no conversation of the node enters the figures.
+#: model), the node's canary conversations (random words of the public set, drawn from its secret)
+#: and its secret coin flips: no conversation of the node enters the figures.
 REPLY_ALLOW_LIST.update(
     {
         ("evaluate", ConfigKeys.METRICS_RECORD, key): Item(types, "public", reveals)

@@ -19,7 +19,6 @@ from clients.node_settings import NodeSettings
 from federation.models.features import FeatureSet, build_features
 from federation.privacy.audit import AuditResult
 from federation.privacy.input_canaries import (
-    INPUT_KINDS,
     InputCanaries,
     input_audit,
     input_canaries,
@@ -29,7 +28,7 @@ from federation.privacy.input_canaries import (
 )
 from federation.privacy.ledger import PrivacyLedger
 from federation.privacy.node_policy import NodePolicy
-from federation.runconfig import RunSettings
+from federation.runconfig import INPUT_KINDS, RunSettings
 from federation.training import evaluate
 
 __all__ = ["black_box_audit", "keep_reference", "log_audit", "node_canaries", "run_epsilon", "with_canaries"]
@@ -89,7 +88,7 @@ def keep_reference(head: nn.Module, run: RunSettings, node: NodeSettings, policy
     path = reference_path_for(node.ledger_path)
     if load_reference(path, run_id=run.run_id, canaries=canaries.members.size) is not None:
         return
-    if run_epsilon(node.ledger_path, run, node.delta)[1] > 0:
+    if _run_history(node.ledger_path, run):
         # The node has trained in this run already (its reference was lost: an old run's
         # entry dropped, a deleted file): a model received now has seen the "in" canaries and
         # depends on the coins, so it cannot be the reference. The run goes unaudited.
@@ -105,15 +104,20 @@ def run_epsilon(ledger_path: Path, run: RunSettings, delta: float) -> tuple[floa
     """
     if run.privacy.mode != "record":
         return math.inf, 0
-    if not Path(ledger_path).exists():
-        return 0.0, 0
-    ledger = PrivacyLedger.open(ledger_path)
-    history = [entry.step for entry in ledger.entries if entry.run == run.run_id]
+    history = _run_history(ledger_path, run)
     if not history:
         return 0.0, 0
     from federation.privacy.accounting import epsilon_of
 
-    return epsilon_of(history, delta=delta, accountant=ledger.accountant), sum(t for _, _, t in history)
+    accountant = PrivacyLedger.open(ledger_path).accountant
+    return epsilon_of(history, delta=delta, accountant=accountant), sum(t for _, _, t in history)
+
+
+def _run_history(ledger_path: Path, run: RunSettings) -> list[tuple[float, float, int]]:
+    """The DP-SGD steps the node's ledger records for ``run`` (empty before it trained, or without a ledger)."""
+    if run.privacy.mode != "record" or not Path(ledger_path).exists():
+        return []
+    return [entry.step for entry in PrivacyLedger.open(ledger_path).entries if entry.run == run.run_id]
 
 
 def black_box_audit(

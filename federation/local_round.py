@@ -16,9 +16,9 @@ import numpy as np
 from torch import nn
 
 from federation.models.features import FeatureSet
-from federation.privacy.audit import WHITE_KINDS, audit_path_for
+from federation.privacy.audit import audit_path_for
 from federation.privacy.node_policy import NodePolicy
-from federation.runconfig import RunSettings
+from federation.runconfig import WHITE_KINDS, RunSettings
 from federation.training import TrainResult, train, train_audit_control, train_with_ledger
 
 __all__ = ["PartyPrivacy", "local_round"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.io import atomic_write_json, atomic_write_text
-from federation.runconfig import RunSettings
+from federation.runconfig import INPUT_KINDS, WHITE_KINDS, RunSettings
 from federation.history import RunHistory
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,12 @@ def audit_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any] | No
         "kind": run.privacy.audit,
         "what": AUDIT_WHAT + (" (control: DP-SGD without noise, no privacy)" if control else ""),
         "control": control,
-        "canaries_per_node": run.privacy.audit_canaries if run.privacy.audit in ("white", "both") else 0,
+        "canaries_per_node": run.privacy.audit_canaries if run.privacy.audit in WHITE_KINDS else 0,
         **_audit_part(run, {name: (node.audit, node) for name, node in white.items()}, kind="white"),
         "not_audited": sorted(set(recorder.nodes) - set(white) - set(black)),
         "black": None,
     }
-    if run.privacy.audit in ("black", "both") or black:
+    if run.privacy.audit in INPUT_KINDS or black:
         part = _audit_part(run, {name: (node.black_audit, node) for name, node in black.items()}, kind="black")
         aucs = [entry["mia_auc"] for entry in part["nodes"].values() if entry.get("mia_auc") is not None]
         if part["run"] is not None and aucs:
@@ -410,7 +410,7 @@ def audit_lines(audit: dict[str, Any] | None) -> list[str]:
     if not audit:
         return []
     lines = []
-    if audit["kind"] in ("white", "both") or audit["nodes"]:
+    if audit["kind"] in WHITE_KINDS or audit["nodes"]:
         lines.append(_audit_line(audit, "white-box", f"{audit['canaries_per_node']} canaries per node", audit))
     black = audit.get("black")
     if black:
@@ -581,7 +581,7 @@ def model_card(report: dict[str, Any]) -> str:
             f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
         )
     audit = report.get("audit")
-    if audit and audit["kind"] in ("white", "both"):
+    if audit and audit["kind"] in WHITE_KINDS:
         lines.append(
             f"- trained with a white-box privacy audit: {audit['canaries_per_node']} gradient canaries per "
             "node, in audit coordinates of their own (never exported: no canary gradient is in these weights, and "

@@ -31,6 +31,8 @@ STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "kru
 RUN_MODES = ("federated", "centralized", "local")
 ACCOUNTANTS = ("rdp", "prv")  # federation.privacy.accounting.ACCOUNTANTS (not imported: it pulls in Opacus)
 AUDIT_KINDS = ("off", "white", "black", "both")  # federation.privacy.audit.AUDIT_KINDS (a test checks they agree)
+WHITE_KINDS = ("white", "both")  # audits that mix gradient canaries into DP-SGD
+INPUT_KINDS = ("black", "both")  # audits that put canary conversations into the nodes' training data
 #: Strategies whose aggregate is the plain mean of the clipped updates, the quantity central
 #: DP's noise is calibrated for (FedProx only changes the nodes' local objective). Krum,
 #: FedMedian and FedTrimmedAvg pick or discard updates by their values, FedAdam rescales the
@@ -71,8 +73,9 @@ class PrivacySettings:
     bound on its epsilon; with ``mode=none`` it is the audit's control (DP-SGD's sampling
     and clipping without noise). ``black`` (:mod:`federation.privacy.input_canaries`):
     each node trains on ``audit_input_canaries`` canary conversations, each by a secret
-    coin, and tests the final model's scores on them; ``both``: the two. A node's own policy must accept it. Unset (None), it is
-    ``white`` under ``mode=record`` and ``off`` otherwise, as ``conf/privacy/*.yaml`` state.
+    coin, and tests the final model's scores on them; ``both``: the two. A node's own
+    policy must accept it. Unset (None), it is ``white`` under ``mode=record`` and ``off``
+    otherwise, as ``conf/privacy/*.yaml`` state.
 
     The defaults are ``privacy=dp_sgd``, the config's default (the Hydra schema of the
     ``privacy`` group takes its keys and defaults from here).

@@ -23,7 +23,7 @@ from federation.pretrain import pretrain_head
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, training_parts, write_report
-from federation.runconfig import RunSettings
+from federation.runconfig import INPUT_KINDS, RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
 from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
 from server.evaluation import merge_early_counts
@@ -210,7 +210,7 @@ def trained_on_canaries(run: RunSettings, recorder: RunRecorder) -> bool:
     Any node that trained in a run asking one did (its policy accepted it, or it declined
     and did not train), whether or not it later reported the audit.
     """
-    return run.privacy.audit in ("black", "both") and any(node.rounds for node in recorder.nodes.values())
+    return run.privacy.audit in INPUT_KINDS and any(node.rounds for node in recorder.nodes.values())
 
 
 def _deployment_extra(run: RunSettings, recorder: RunRecorder, deployment: DeploymentSettings | None) -> dict[str, Any]:

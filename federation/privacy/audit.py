@@ -38,7 +38,6 @@ from federation.io import atomic_write_json
 __all__ = [
     "AUDIT_KINDS",
     "CONFIDENCE",
-    "WHITE_KINDS",
     "GUESS_FRACTIONS",
     "AuditBound",
     "AuditResult",
@@ -50,17 +49,16 @@ __all__ = [
     "guess_counts",
     "load_canaries",
     "p_value",
+    "read_run_entries",
     "result_of",
     "save_canaries",
     "summarize",
+    "write_run_entry",
 ]
 
 AUDIT_KINDS: tuple[str, ...] = ("off", "white", "black", "both")
 """``off``; ``white``: gradient canaries inside the node's DP-SGD loop; ``black``: canary
 conversations in its training data (:mod:`federation.privacy.input_canaries`); ``both``."""
-
-WHITE_KINDS: tuple[str, ...] = ("white", "both")
-"""Audit kinds that mix gradient canaries into DP-SGD."""
 
 CONFIDENCE = 0.95
 """Confidence of every reported lower bound."""
@@ -382,7 +380,7 @@ def load_canaries(path: Path, *, run_id: str, canaries: int) -> CanaryState:
     one-line error: its audit cannot change canaries half-way.
     """
     path = Path(path)
-    runs = _read_runs(path)
+    runs = read_run_entries(path)
     if run_id not in runs:
         return CanaryState.fresh(canaries)
     try:
@@ -399,15 +397,21 @@ def load_canaries(path: Path, *, run_id: str, canaries: int) -> CanaryState:
 
 def save_canaries(path: Path, *, run_id: str, state: CanaryState) -> None:
     """Store the run's canaries (atomically); only the last few runs are kept."""
-    path = Path(path)
-    runs = _read_runs(path)
+    write_run_entry(path, run_id=run_id, entry=state.to_dict())
+
+
+def write_run_entry(path: Path, *, run_id: str, entry: Any) -> None:
+    """Store one run's entry of a node's per-run audit file (atomically); only the last few runs are kept."""
+    runs = read_run_entries(path)
     runs.pop(run_id, None)
-    runs[run_id] = state.to_dict()
+    runs[run_id] = entry
     kept = dict(list(runs.items())[-_KEPT_RUNS:])
     atomic_write_json(path, {"runs": kept, "order": list(kept)})
 
 
-def _read_runs(path: Path) -> dict[str, Any]:
+def read_run_entries(path: Path, *, what: str = "audit state") -> dict[str, Any]:
+    """A node's per-run audit file as run id -> entry, oldest first (empty when there is none yet)."""
+    path = Path(path)
     if not path.exists():
         return {}
     try:
@@ -415,4 +419,4 @@ def _read_runs(path: Path) -> dict[str, Any]:
         order = [str(run) for run in document["order"]]
         return {run: document["runs"][run] for run in order}
     except (OSError, ValueError, KeyError, TypeError):
-        raise LedgerError(f"audit state {path} is damaged; delete it to restart the node's audits") from None
+        raise LedgerError(f"{what} {path} is damaged; delete it to restart the node's audits") from None

@@ -23,7 +23,8 @@ gives it away.
 * **The test statistic** is how much better the final model fits the canary's own label
   than the model the node received before it first trained in the run (its
   *reference*, independent of the coins): the difference cancels most of what the
-  canary's content alone makes a model score. The guesses, the bound and its confidence are the white-box audit's
+  canary's content alone makes a model score. The guesses, the bound and its confidence
+  are the white-box audit's
   (:func:`federation.privacy.audit.guess_counts`, :func:`~federation.privacy.audit.summarize`),
   beside the membership-inference AUC of the same statistic.
 
@@ -36,8 +37,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import json
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +44,9 @@ import numpy as np
 from federation.data.synthetic.public import PublicSetSettings, public_conversations
 from federation.data.types import Conversation, Message
 from federation.errors import ConfigError, LedgerError
-from federation.io import atomic_write_json
-from federation.privacy.audit import AuditResult, guess_counts, summarize
+from federation.privacy.audit import AuditResult, guess_counts, read_run_entries, summarize, write_run_entry
 
 __all__ = [
-    "INPUT_KINDS",
     "InputCanaries",
     "input_audit",
     "input_canaries",
@@ -59,9 +56,6 @@ __all__ = [
     "reference_path_for",
     "save_reference",
 ]
-
-#: Audit kinds that put input canaries into the nodes' training data.
-INPUT_KINDS: tuple[str, ...] = ("black", "both")
 
 #: Fewest canaries: below this the bound's scan has nothing to test.
 MIN_CANARIES = 10
@@ -164,7 +158,8 @@ def input_audit(
     return result, auc
 
 
-_KEPT_RUNS = 3
+#: How a damaged reference file is named in its one-line error.
+_WHAT = "black-box audit state"
 
 
 def reference_path_for(ledger: Path) -> Path:
@@ -175,10 +170,15 @@ def reference_path_for(ledger: Path) -> Path:
 
 def load_reference(path: Path, *, run_id: str, canaries: int) -> np.ndarray | None:
     """The run's reference scores at this node, None before its first train of the run."""
-    runs = _read_references(path)
+    runs = read_run_entries(path, what=_WHAT)
     if run_id not in runs:
         return None
-    scores = runs[run_id]
+    try:
+        scores = np.asarray(runs[run_id], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LedgerError(f"{_WHAT} {path} is damaged; delete it to restart the node's audits") from None
+    if scores.ndim != 1 or not np.isfinite(scores).all():
+        raise LedgerError(f"{_WHAT} {path} is damaged; delete it to restart the node's audits")
     if scores.shape != (canaries,):
         raise ConfigError(
             f"run {run_id} started its black-box audit with {scores.size} canaries, now asks {canaries}; "
@@ -189,22 +189,4 @@ def load_reference(path: Path, *, run_id: str, canaries: int) -> np.ndarray | No
 
 def save_reference(path: Path, *, run_id: str, scores: np.ndarray) -> None:
     """Store the run's reference scores (atomically); only the last few runs are kept."""
-    runs = _read_references(path)
-    runs.pop(run_id, None)
-    runs[run_id] = np.asarray(scores, dtype=np.float64)
-    kept = dict(list(runs.items())[-_KEPT_RUNS:])
-    atomic_write_json(path, {"order": list(kept), "runs": {run: [float(v) for v in s] for run, s in kept.items()}})
-
-
-def _read_references(path: Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        runs = {str(run): np.asarray(document["runs"][run], dtype=np.float64) for run in document["order"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        raise LedgerError(f"black-box audit state {path} is damaged; delete it to restart the node's audits") from None
-    if any(scores.ndim != 1 or not np.isfinite(scores).all() for scores in runs.values()):
-        raise LedgerError(f"black-box audit state {path} is damaged; delete it to restart the node's audits")
-    return runs
+    write_run_entry(path, run_id=run_id, entry=[float(v) for v in np.asarray(scores, dtype=np.float64)])

@@ -28,7 +28,7 @@ from federation.histograms import round_count
 from federation.io import atomic_write_json
 from federation.models.cache import CACHE_DIR_ENV
 from federation.privacy.ledger import ledger_lock
-from federation.runconfig import AUDIT_KINDS, PRIVACY_MODES, RunSettings
+from federation.runconfig import AUDIT_KINDS, INPUT_KINDS, PRIVACY_MODES, WHITE_KINDS, RunSettings
 
 #: Environment variable holding the virtual nodes' policy (JSON) in a simulation.
 VIRTUAL_POLICY_ENV = "CESAGRAM_VIRTUAL_NODE_POLICY"
@@ -304,12 +304,12 @@ def check_request(policy: NodePolicy, run: RunSettings) -> None:
             f"the run asks privacy.audit={run.privacy.audit}; this node runs audits "
             f"{', '.join(policy.accept_audit)} only (accept-audit)"
         )
-    if run.privacy.audit in ("white", "both") and run.privacy.audit_canaries > MAX_AUDIT_CANARIES:
+    if run.privacy.audit in WHITE_KINDS and run.privacy.audit_canaries > MAX_AUDIT_CANARIES:
         raise PolicyDeclined(
             f"the run asks privacy.audit_canaries={run.privacy.audit_canaries}; this node mixes in at most "
             f"{MAX_AUDIT_CANARIES:,} canaries (each adds a coordinate to every DP-SGD step)"
         )
-    if run.privacy.audit in ("black", "both") and run.privacy.audit_input_canaries > MAX_INPUT_CANARIES:
+    if run.privacy.audit in INPUT_KINDS and run.privacy.audit_input_canaries > MAX_INPUT_CANARIES:
         raise PolicyDeclined(
             f"the run asks privacy.audit_input_canaries={run.privacy.audit_input_canaries}; this node trains on at "
             f"most {MAX_INPUT_CANARIES:,} canary conversations (each is labelled at random on purpose)"
