@@ -132,6 +132,7 @@ def _load(node: NodeSettings, run: RunSettings, policy: NodePolicy) -> NodeData:
     """The node's data, split and cached as its policy says (cache folder, split seed and share)."""
     return node_data(
         node.data_path,
+        store_node=node.store_node,
         spec=run.model,
         cache_dir=str(policy.cache_folder),
         validation_fraction=policy.validation_fraction,

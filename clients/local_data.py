@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from federation.data.load import load_conversations
+from federation.data.nodes import read_simulated_node, source_stamp
 from federation.errors import DataError
 from federation.data.split import split_validation
 from federation.models.cache import EmbeddingCache, cache_path_for
@@ -47,10 +48,14 @@ def encoder_for(spec: ModelSpec, cache_dir: str) -> MessageEncoder:
 
 
 @lru_cache(maxsize=8)
-def _load(path: Path, mtime_ns: int, spec: ModelSpec, cache_dir: str, fraction: float, seed: int) -> NodeData:
+def _load(
+    path: Path, store_node: int | None, mtime_ns: int, spec: ModelSpec, cache_dir: str, fraction: float, seed: int
+) -> NodeData:
     started = time.perf_counter()
-    conversations = load_conversations(path)
+    conversations = load_conversations(path) if store_node is None else read_simulated_node(path.parent, store_node)
     train, validation = split_validation(conversations, fraction=fraction, seed=seed)
+    if not train:  # a device with a chat or two: too small to hold any out, it trains on all and validates none
+        train, validation = validation, []
     encoder = encoder_for(spec, cache_dir)
     train_set = build_features(train, encoder, max_messages=spec.max_messages)
     validation_set = build_features(validation, encoder, max_messages=spec.max_messages)
@@ -65,10 +70,22 @@ def _load(path: Path, mtime_ns: int, spec: ModelSpec, cache_dir: str, fraction: 
     )
 
 
-def node_data(path: Path, *, spec: ModelSpec, cache_dir: str, validation_fraction: float, seed: int) -> NodeData:
-    """Load, split and featurise a node's file, reusing the work while the file is unchanged."""
+def node_data(
+    path: Path,
+    *,
+    spec: ModelSpec,
+    cache_dir: str,
+    validation_fraction: float,
+    seed: int,
+    store_node: int | None = None,
+) -> NodeData:
+    """Load, split and featurise a node's file (or its part of a store), reusing the work while it is unchanged.
+
+    The cache holds a few nodes per process: a worker that serves thousands of virtual
+    nodes keeps the memory of eight.
+    """
     try:
-        mtime_ns = path.stat().st_mtime_ns
+        mtime_ns = source_stamp(path)
     except OSError as error:
         raise DataError(f"{path}: cannot read the node's data file ({error.strerror})") from None
-    return _load(path, mtime_ns, spec, cache_dir, validation_fraction, seed)
+    return _load(path, store_node, mtime_ns, spec, cache_dir, validation_fraction, seed)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from federation.data.nodes import node_file
+from federation.data.store import STORE_MANIFEST
 from federation.errors import ConfigError
 from federation.runconfig import RunSettings
 
@@ -30,6 +32,8 @@ class NodeSettings:
     cap: float
     delta: float
     simulated: bool
+    #: The node's index in a sharded store at ``data_path`` (a cross-device simulation), else None.
+    store_node: int | None = None
 
 
 def _number(node_config: Mapping[str, Any], key: str) -> float:
@@ -66,15 +70,16 @@ def resolve_node(node_config: Mapping[str, Any], run: RunSettings) -> NodeSettin
         index = int(node_config["partition-id"])
         if not run.data_dir or not run.ledger_dir:
             raise ConfigError("run config lacks data-dir/ledger-dir, which a simulated node needs")
-        kinds = run.kinds
         cap = run.privacy.simulated_cap
+        data_path = node_file(Path(run.data_dir), index)
         return NodeSettings(
             name=f"node-{index}",
-            kind=kinds[index] if index < len(kinds) else "unknown",
-            data_path=Path(run.data_dir) / f"node-{index}.jsonl",
+            kind=run.kind_of(index),
+            data_path=data_path,
             ledger_path=Path(run.ledger_dir) / f"node-{index}.json",
             cap=cap,
             delta=run.privacy.delta,
             simulated=True,
+            store_node=index if data_path.name == STORE_MANIFEST else None,
         )
     raise ConfigError("node config has neither data-path (a real node) nor partition-id (a simulated node)")

@@ -119,22 +119,37 @@ class SyntheticDataConfig:
     seed: int = II("seed")
     conversations_per_node: int = 2000  # SynthSettings' own default (220) serves quick library calls
     test_conversations: int = 1000
+    layout: str = "files"  # files: node-{i}.jsonl; sharded: one store indexed by node (thousands of small nodes)
+    size_distribution: str = default_of(SynthSettings, "size_distribution")
+    min_node_conversations: int = default_of(SynthSettings, "min_node_conversations")
+    max_node_conversations: int = default_of(SynthSettings, "max_node_conversations")
+    size_exponent: float = default_of(SynthSettings, "size_exponent")
 
 
 @dataclass
-class JsonlDataConfig:
-    """``data=jsonl``: ``dir/node-{i}.jsonl`` and ``dir/test.jsonl``."""
+class SynthesisKeys:
+    """The synthetic source's sizes and layout, unused by the other sources: an experiment sized
+    for synthetic data (``experiment=quick``, ``experiment=cross_device``) still composes with them."""
+
+    conversations_per_node: Optional[int] = None
+    test_conversations: Optional[int] = None
+    layout: Optional[str] = None
+    size_distribution: Optional[str] = None
+    min_node_conversations: Optional[int] = None
+    max_node_conversations: Optional[int] = None
+    size_exponent: Optional[float] = None
+
+
+@dataclass
+class JsonlDataConfig(SynthesisKeys):
+    """``data=jsonl``: ``dir/node-{i}.jsonl`` (or a sharded store) and ``dir/test.jsonl``."""
 
     kind: str = "jsonl"
     dir: str = MISSING
-    # The synthetic source's sizes, unused by this one: an experiment sized for synthetic
-    # data (``experiment=quick``) still composes with ``data=jsonl``.
-    conversations_per_node: Optional[int] = None
-    test_conversations: Optional[int] = None
 
 
 @dataclass
-class Pan12DataConfig:
+class Pan12DataConfig(SynthesisKeys):
     """``data=pan12``: the PAN-2012 corpus split across the simulated nodes."""
 
     kind: str = "pan12"
@@ -142,8 +157,6 @@ class Pan12DataConfig:
     train_predators: str = MISSING
     test_xml: str = MISSING
     test_predators: str = MISSING
-    conversations_per_node: Optional[int] = None  # unused, as for ``data=jsonl``
-    test_conversations: Optional[int] = None
 
 
 # -- federation: simulated or real -------------------------------------------------------------

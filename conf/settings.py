@@ -209,7 +209,7 @@ def settings_from_config(
         nodes=federation.nodes,
         seed=cfg.seed,
         mode=cfg.mode,
-        node_kinds="" if production else ",".join(node_kinds(cfg)),
+        node_kinds="" if production else ",".join(node_kinds(cfg)[: len(cfg.federation.kinds)]),  # the cycle
         data_dir=str(data_dir or ""),
         test_path=_test_path(cfg, test_path),
         ledger_dir=str(ledger_dir or ""),

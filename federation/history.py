@@ -61,6 +61,8 @@ class RoundRecord:
     epsilon: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     node: str | None = None
+    #: Of ``seconds``: the server's own work on the train replies (update checks and aggregation).
+    aggregation_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The round as ``report.json`` and the checkpoint hold it."""
@@ -73,6 +75,8 @@ class RoundRecord:
         entry["train_loss"] = self.train_loss
         entry["metrics"] = {**self.metrics, "eval_loss": self.eval_loss, "epsilon": dict(self.epsilon)}
         entry["seconds"] = self.seconds
+        if self.aggregation_seconds is not None:
+            entry["aggregation_seconds"] = self.aggregation_seconds
         return entry
 
     @classmethod
@@ -96,6 +100,7 @@ class RoundRecord:
             epsilon={str(k): v for k, v in dict(epsilon).items()},  # None where a checkpoint held infinity
             seconds=float(data.get("seconds", 0.0)),
             node=None if node is None else str(node),
+            aggregation_seconds=None if data.get("aggregation_seconds") is None else float(data["aggregation_seconds"]),
         )
 
 

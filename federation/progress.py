@@ -20,10 +20,13 @@ def format_progress(line: Mapping[str, Any]) -> str:
 
     # Nodes of this version send no training loss (it is not on their allow-list): no column then.
     loss = "" if line.get("train_loss") is None else f" | train loss {num(line.get('train_loss'))}"
+    if line.get("central_epsilon") is not None:  # central DP: one client-level epsilon for the run
+        epsilon = f"client-level epsilon {num(line.get('central_epsilon'), '.2f')}"
+    else:
+        epsilon = f"max epsilon {num(line.get('max_epsilon'), '.2f')}"
     text = (
         f"round {line['round']:>3}{loss} | F0.5 {num(line.get('f05'))} | "
-        f"AUPRC {num(line.get('auprc'))} | max epsilon {num(line.get('max_epsilon'), '.2f')} | "
-        f"{num(line.get('seconds'), '.1f')} s"
+        f"AUPRC {num(line.get('auprc'))} | {epsilon} | {num(line.get('seconds'), '.1f')} s"
     )
     if line.get("declined"):
         text += f" | declined: {', '.join(line['declined'])}"

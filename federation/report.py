@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,97 @@ from federation.history import RunHistory
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("f05", "f1", "precision", "recall", "auprc")
+#: At most this many nodes get a row, list item or figure line of their own in report.md, report.html
+#: and the model card; above it they are summarised per node kind (report.json keeps every node).
+NODE_ROWS = 50
+#: At most this many names (failed nodes, attackers, nodes not audited) in one summarised list.
+LISTED_NODES = 20
+
+
+def name_list(names: Sequence[str], limit: int = LISTED_NODES) -> str:
+    """Names joined by commas, at most ``limit`` of them and how many more: a list of thousands reads as none."""
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+
+
+def nodes_summary(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, int | float]]:
+    """Per node kind: its nodes, their data and how they took part, from the report's ``nodes``.
+
+    What report.md, report.html and the model card show instead of a row per node when
+    there are more than :data:`NODE_ROWS`; ``missed``, ``declined`` and ``failed`` count
+    node-rounds.
+    """
+    kinds: dict[str, list[Mapping[str, Any]]] = {}
+    for node in nodes.values():
+        kinds.setdefault(str(node["kind"]), []).append(node)
+    return {kind: _kind_figures(members) for kind, members in sorted(kinds.items())}
+
+
+def _kind_figures(members: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
+    """One kind's row of :func:`nodes_summary`."""
+    conversations = [int(node["conversations"]) for node in members]
+    return {
+        "nodes": len(members),
+        "conversations": sum(conversations),
+        "positives": sum(int(node["positives"]) for node in members),
+        "conversations_per_node_min": min(conversations),
+        "conversations_per_node_median": statistics.median(conversations),
+        "conversations_per_node_max": max(conversations),
+        "nodes_trained": sum(1 for node in members if node.get("rounds")),
+        "node_rounds_trained": sum(len(node.get("rounds", [])) for node in members),
+        "missed": sum(len(node.get("missed_rounds", [])) for node in members),
+        "declined": sum(len(node.get("declined", {})) for node in members),
+        "failed": sum(len(node.get("failed", {})) for node in members),
+    }
+
+
+def report_nodes_summary(report: Mapping[str, Any]) -> dict[str, dict[str, int | float]]:
+    """The report's ``nodes_summary``, or the same built from its ``nodes`` (a report.json of older code)."""
+    return report.get("nodes_summary") or nodes_summary(report.get("nodes") or {})
+
+
+def node_failures(nodes: Mapping[str, Mapping[str, Any]]) -> list[tuple[int, str, str, str]]:
+    """Every ``(round, node, "failed" or "rejected", reason)`` by round: what a summary still names."""
+    failures = [
+        (int(r), name, state, str(why))
+        for name, node in nodes.items()
+        for state in ("failed", "rejected")
+        for r, why in (node.get(state) or {}).items()
+    ]
+    return sorted(failures, key=lambda f: (f[0], _natural(f[1]), f[2]))
+
+
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that puts node-9 before node-10."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name))
+
+
+def privacy_summary(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The per-node privacy figures pooled: what report.md and the model card show above :data:`NODE_ROWS` nodes."""
+    epsilons = [p["epsilon"] for p in nodes.values() if p.get("epsilon") is not None]
+    caps = [p["cap"] for p in nodes.values() if p.get("cap") is not None]
+    return {
+        "nodes": len(nodes),
+        "epsilon_max": max(epsilons, default=None),
+        "epsilon_median": statistics.median(epsilons) if epsilons else None,
+        "deltas": sorted({p["delta"] for p in nodes.values() if p.get("delta") is not None}),
+        "cap_max": max(caps, default=None),
+        "accountants": sorted({str(p["accountant"]) for p in nodes.values()}),
+        "units": sorted({str(p["unit"]) for p in nodes.values()}),
+        "stopped_for_budget": sum(1 for p in nodes.values() if p.get("stopped_for_budget")),
+    }
+
+
+def communication_per_round(communication: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    """Per round: how many nodes exchanged messages and the bytes in all (the page's view of many nodes)."""
+    rounds: dict[int, dict[str, int]] = {}
+    for per_round in communication.values():
+        for r, entry in per_round.items():
+            total = rounds.setdefault(int(r), {"nodes": 0, "sent_bytes": 0, "received_bytes": 0})
+            total["nodes"] += 1
+            total["sent_bytes"] += int(entry["sent_bytes"])
+            total["received_bytes"] += int(entry["received_bytes"])
+    return {str(r): rounds[r] for r in sorted(rounds)}
 
 
 def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
@@ -261,6 +355,7 @@ def build_report(
         "privacy": privacy_section(run, recorder),
         "protections": protections(run),
         "nodes": nodes,
+        "nodes_summary": nodes_summary(nodes),
         "timing": timing,
         "communication": communication,
         "notes": recorder.notes,
@@ -271,22 +366,28 @@ def build_report(
     if audit is not None:
         report["audit"] = audit
         if audit["guarantee_failed"]:
-            failed = []
-            for part, word in ((audit, "white-box"), (audit["black"], "black-box")):
-                if part is None:
-                    continue
-                failed += [f"{name} ({word})" for name, entry in part["nodes"].items() if entry["guarantee_failed"]]
-                if part["run"] and part["run"]["guarantee_failed"]:
-                    failed.append(f"the run's pooled {word} test")
-            text = (
-                f"PRIVACY AUDIT FAILED: the empirical lower bound exceeds the accounted epsilon at "
-                f"{', '.join(failed)}; the stated guarantee does not hold for this run (noise, sampling, clipping "
-                "or accounting is wrong)"
-            )
+            text = _audit_failed_note(audit)
             log.error("%s", text)
             report["notes"] = [*report["notes"], text]
             report["privacy"] = {**report["privacy"], "guarantee": "FAILED AUDIT: " + report["privacy"]["guarantee"], "audit_failed": True}
     return report
+
+
+def _audit_failed_note(audit: dict[str, Any]) -> str:
+    """The note of a failed audit: where the bound exceeds epsilon (at most :data:`LISTED_NODES` nodes named)."""
+    nodes: list[str] = []
+    pooled: list[str] = []
+    for part, word in ((audit, "white-box"), (audit["black"], "black-box")):
+        if part is None:
+            continue
+        nodes += [f"{name} ({word})" for name, entry in part["nodes"].items() if entry["guarantee_failed"]]
+        if part["run"] and part["run"]["guarantee_failed"]:
+            pooled.append(f"the run's pooled {word} test")
+    where = ", ".join(part for part in (name_list(nodes), *pooled) if part)
+    return (
+        f"PRIVACY AUDIT FAILED: the empirical lower bound exceeds the accounted epsilon at {where}; the stated "
+        "guarantee does not hold for this run (noise, sampling, clipping or accounting is wrong)"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -316,7 +417,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Simulated attack",
             "",
-            f"{attack['kind']} by {', '.join(attack['attackers'])} from round {attack['from_round']} "
+            f"{attack['kind']} by {name_list(attack['attackers'])} from round {attack['from_round']} "
             "(the researcher's setting; the server was not told).",
             "",
         ]
@@ -333,46 +434,91 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["## Against the baselines", ""]
         lines += [f"- {line}" for line in comparison.get("statements", [])]
         lines.append("")
-    if report.get("rounds"):
-        lines += [
-            "## Rounds",
-            "",
-            "| round | train loss | F0.5 | AUPRC | max epsilon | trained | declined | failed | rejected | seconds |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for entry in report["rounds"]:
-            metrics = entry.get("metrics", {})
-            eps = metrics.get("epsilon", {})
-            lines.append(
-                f"| {entry['round']} | {_fmt(entry.get('train_loss'))} | {_fmt(metrics.get('f05'))} | "
-                f"{_fmt(metrics.get('auprc'))} | {_fmt(max(eps.values(), default=None))} | "
-                f"{len(entry.get('participants', []))} | {', '.join(entry.get('declined', {})) or '-'} | "
-                f"{', '.join(entry.get('failed', {})) or '-'} | {', '.join(entry.get('rejected', {})) or '-'} | "
-                f"{_fmt(entry.get('seconds'))} |"
-            )
-        lines.append("")
-        rejected = [(entry["round"], name, why) for entry in report["rounds"] for name, why in entry.get("rejected", {}).items()]
-        if rejected:
-            lines += [
-                "## Rejected updates",
-                "",
-                "The server's update validation refused these train replies; each round went on with the others.",
-                "",
-                "| round | node | reason |",
-                "| --- | --- | --- |",
-            ]
-            lines += [f"| {r} | {name} | {why} |" for r, name, why in rejected]
-            lines.append("")
-    privacy = report["privacy"]
-    lines += ["## Privacy", "", f"Guarantee: {privacy['guarantee']}.", ""]
-    if privacy.get("nodes"):
+    lines += rounds_lines(report)
+    lines += privacy_lines(report["privacy"])
+    lines += audit_lines(report.get("audit"))
+    lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
+    lines += nodes_lines(report)
+    lines += ["## Timing (seconds)", ""] + [f"- {k}: {_fmt(v)}" for k, v in report["timing"].items()] + [""]
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def rounds_lines(report: dict[str, Any]) -> list[str]:
+    """The rounds table and the rejected updates; above :data:`NODE_ROWS` nodes a cell counts nodes instead of naming them."""
+    rounds = report.get("rounds") or []
+    if not rounds:
+        return []
+    many = len(report.get("nodes") or {}) > NODE_ROWS
+    lines = [
+        "## Rounds",
+        "",
+        "| round | train loss | F0.5 | AUPRC | max epsilon | trained | declined | failed | rejected | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in rounds:
+        metrics = entry.get("metrics", {})
+        eps = metrics.get("epsilon", {})
+        named = [_names_cell(entry.get(key, {}), count=many) for key in ("declined", "failed", "rejected")]
+        lines.append(
+            f"| {entry['round']} | {_fmt(entry.get('train_loss'))} | {_fmt(metrics.get('f05'))} | "
+            f"{_fmt(metrics.get('auprc'))} | {_fmt(max(eps.values(), default=None))} | "
+            f"{len(entry.get('participants', []))} | {' | '.join(named)} | {_fmt(entry.get('seconds'))} |"
+        )
+    return [*lines, "", *_rejected_lines(rounds)]
+
+
+def _names_cell(names: Mapping[str, Any], *, count: bool) -> str:
+    """A table cell of node names, or their number where the run has too many nodes to name."""
+    if count:
+        return str(len(names))
+    return ", ".join(names) or "-"
+
+
+def _rejected_lines(rounds: list[dict[str, Any]]) -> list[str]:
+    """The rejected train replies, at most :data:`NODE_ROWS` rows (every one is in report.json's rounds)."""
+    rejected = [(entry["round"], name, why) for entry in rounds for name, why in entry.get("rejected", {}).items()]
+    if not rejected:
+        return []
+    lines = [
+        "## Rejected updates",
+        "",
+        "The server's update validation refused these train replies; each round went on with the others.",
+        "",
+        "| round | node | reason |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {r} | {name} | {why} |" for r, name, why in rejected[:NODE_ROWS]]
+    if len(rejected) > NODE_ROWS:
+        lines += ["", f"... and {len(rejected) - NODE_ROWS} more, in report.json (each round's `rejected`)."]
+    return [*lines, ""]
+
+
+def privacy_lines(privacy: dict[str, Any]) -> list[str]:
+    """The guarantee, then the per-node figures (pooled above :data:`NODE_ROWS` nodes) or the central one."""
+    lines = ["## Privacy", "", f"Guarantee: {privacy['guarantee']}.", ""]
+    nodes = privacy.get("nodes") or {}
+    if nodes and len(nodes) <= NODE_ROWS:
         lines += ["| node | epsilon | delta | cap | accountant | unit | steps | stopped for budget |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for name, p in privacy["nodes"].items():
+        for name, p in nodes.items():
             lines.append(
                 f"| {name} | {_fmt(p['epsilon'])} | {p['delta']} | {_fmt(p['cap'])} | {p['accountant']} | "
                 f"{p['unit']} | {p['steps']} | {'yes' if p['stopped_for_budget'] else 'no'} |"
             )
         lines.append("")
+    elif nodes:
+        pooled = privacy_summary(nodes)
+        lines += [
+            "| nodes | max epsilon | median epsilon | delta | max cap | accountants | unit | stopped for budget |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| {pooled['nodes']} | {_fmt(pooled['epsilon_max'])} | {_fmt(pooled['epsilon_median'])} | "
+            f"{', '.join(str(d) for d in pooled['deltas']) or '-'} | {_fmt(pooled['cap_max'])} | "
+            f"{', '.join(pooled['accountants'])} | {', '.join(pooled['units'])} | {pooled['stopped_for_budget']} |",
+            "",
+            "Each node's figures are in report.json (`privacy.nodes`).",
+            "",
+        ]
     if privacy.get("central"):
         c = privacy["central"]
         lines += [
@@ -381,28 +527,64 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"{c.get('sampling', '-')}, {c.get('skipped_rounds', 0)} round(s) skipped for a missing update.",
             "",
         ]
-    lines += audit_lines(report.get("audit"))
-    lines += ["Protections: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["protections"].items()), ""]
-    if report.get("nodes"):
-        lines += [
-            "## Nodes",
-            "",
-            "| node | kind | conversations | positives | rounds | missed rounds | declined | failures |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for name, n in report["nodes"].items():
-            failures = "; ".join(f"round {r}: {why}" for r, why in n["failed"].items()) or "-"
-            declined = ", ".join(str(r) for r in n.get("declined", {})) or "-"
-            missed = ", ".join(str(r) for r in n.get("missed_rounds", [])) or "-"
-            lines.append(
-                f"| {name} | {n['kind']} | {n['conversations']} | {n['positives']} | {len(n['rounds'])} "
-                f"| {missed} | {declined} | {failures} |"
-            )
-        lines.append("")
-    lines += ["## Timing (seconds)", ""] + [f"- {k}: {_fmt(v)}" for k, v in report["timing"].items()] + [""]
-    if report.get("notes"):
-        lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
-    return "\n".join(lines)
+    return lines
+
+
+def nodes_lines(report: dict[str, Any]) -> list[str]:
+    """The ``## Nodes`` section: a row per node, or above :data:`NODE_ROWS` a row per kind and the failures."""
+    nodes = report.get("nodes") or {}
+    if not nodes:
+        return []
+    if len(nodes) > NODE_ROWS:
+        return _kind_lines(report_nodes_summary(report), nodes)
+    lines = [
+        "## Nodes",
+        "",
+        "| node | kind | conversations | positives | rounds | missed rounds | declined | failures |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, n in nodes.items():
+        failures = "; ".join(f"round {r}: {why}" for r, why in n["failed"].items()) or "-"
+        declined = ", ".join(str(r) for r in n.get("declined", {})) or "-"
+        missed = ", ".join(str(r) for r in n.get("missed_rounds", [])) or "-"
+        lines.append(
+            f"| {name} | {n['kind']} | {n['conversations']} | {n['positives']} | {len(n['rounds'])} "
+            f"| {missed} | {declined} | {failures} |"
+        )
+    return [*lines, ""]
+
+
+def _kind_lines(kinds: dict[str, dict[str, int | float]], nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The summarised ``## Nodes`` section: a row per kind, then the first failed or rejected nodes."""
+    lines = [
+        "## Nodes",
+        "",
+        f"{len(nodes)} nodes, too many for a row each: the per-node figures are in report.json (`nodes`). "
+        "Missed, declined and failed count node-rounds.",
+        "",
+        "| kind | nodes | conversations | positives | conversations per node (min / median / max) | nodes that trained "
+        "| node-rounds trained | missed | declined | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, k in kinds.items():
+        spread = " / ".join(f"{k[f'conversations_per_node_{at}']:g}" for at in ("min", "median", "max"))
+        lines.append(
+            f"| {kind} | {k['nodes']} | {k['conversations']} | {k['positives']} | {spread} | {k['nodes_trained']} "
+            f"| {k['node_rounds_trained']} | {k['missed']} | {k['declined']} | {k['failed']} |"
+        )
+    return [*lines, "", *_failure_lines(node_failures(nodes))]
+
+
+def _failure_lines(failures: list[tuple[int, str, str, str]]) -> list[str]:
+    """The first :data:`LISTED_NODES` failures and rejections by round, and how many more there were."""
+    if not failures:
+        return ["No node failed or was rejected.", ""]
+    nodes = len({name for _, name, _, _ in failures})
+    lines = [f"Failed or rejected: {len(failures)} time(s), at {nodes} node(s); by round:", ""]
+    lines += [f"- round {r}: {name} {state}: {why}" for r, name, state, why in failures[:LISTED_NODES]]
+    if len(failures) > LISTED_NODES:
+        lines.append(f"- ... and {len(failures) - LISTED_NODES} more, in report.json (`nodes`)")
+    return [*lines, ""]
 
 
 def audit_lines(audit: dict[str, Any] | None) -> list[str]:
@@ -419,26 +601,39 @@ def audit_lines(audit: dict[str, Any] | None) -> list[str]:
 
 
 def _audit_line(part: dict[str, Any], word: str, canaries: str, audit: dict[str, Any]) -> str:
+    """One audit kind's line: the pooled bound, the verdict, then each node's bound (pooled above :data:`NODE_ROWS`)."""
     run = part.get("run")
     if not run:
-        return f"Privacy audit ({word}): no node reported one ({', '.join(part['not_audited']) or '-'})."
-
-    def against(entry: dict[str, Any]) -> str:
-        claim = "no DP (control)" if entry["epsilon"] is None else f"accounted epsilon {entry['epsilon']:.3f}"
-        auc = f", MIA AUC {entry['mia_auc']:.3f}" if "mia_auc" in entry else ""
-        return f"{entry['lower_bound']:.3f} against {claim}{auc}"
-
+        return f"Privacy audit ({word}): no node reported one ({name_list(part['not_audited']) or '-'})."
     if part["guarantee_failed"]:
         verdict = "**FAILED: the bound exceeds the accounted epsilon**"
     elif audit.get("control"):
         verdict = "the control: no DP, so no claim to test (a large bound shows the audit's power)"
     else:
         verdict = "not above the accounted epsilon (a lower bound: it cannot prove the claim)"
-    per_node = "; ".join(f"{name} {against(entry)}" for name, entry in part["nodes"].items())
     auc = f", mean MIA AUC {run['mia_auc_mean']:.3f}" if "mia_auc_mean" in run else ""
     return (
-        f"Privacy audit ({word}, {canaries}, {run['confidence']:.0%} confidence): lower bound {against(run)} "
-        f"({run['correct']}/{run['guesses']} guesses right{auc}), {verdict}; per node: {per_node}."
+        f"Privacy audit ({word}, {canaries}, {run['confidence']:.0%} confidence): lower bound {_against(run)} "
+        f"({run['correct']}/{run['guesses']} guesses right{auc}), {verdict}; per node: {_audit_nodes_text(part['nodes'])}."
+    )
+
+
+def _against(entry: dict[str, Any]) -> str:
+    """A lower bound beside the epsilon it tests (and the MIA AUC where there is one)."""
+    claim = "no DP (control)" if entry["epsilon"] is None else f"accounted epsilon {entry['epsilon']:.3f}"
+    auc = f", MIA AUC {entry['mia_auc']:.3f}" if "mia_auc" in entry else ""
+    return f"{entry['lower_bound']:.3f} against {claim}{auc}"
+
+
+def _audit_nodes_text(nodes: dict[str, dict[str, Any]]) -> str:
+    """Each node's bound, or above :data:`NODE_ROWS` nodes their count, the highest bound and the failed nodes."""
+    if len(nodes) <= NODE_ROWS:
+        return "; ".join(f"{name} {_against(entry)}" for name, entry in nodes.items())
+    highest, entry = max(nodes.items(), key=lambda item: item[1]["lower_bound"])
+    failed = [name for name, e in nodes.items() if e["guarantee_failed"]]
+    return (
+        f"{len(nodes)} nodes (each in report.json), highest {highest} {_against(entry)}, "
+        f"above its accounted epsilon at {len(failed)}" + (f" ({name_list(failed)})" if failed else "")
     )
 
 
@@ -515,8 +710,11 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     names = sorted({name for entry in rounds for name in entry["metrics"].get("epsilon", {})})
-    for name in names:
-        ax.plot(xs, [entry["metrics"]["epsilon"].get(name) for entry in rounds], marker="o", label=name)
+    if len(names) > NODE_ROWS:
+        _plot_epsilon_spread(ax, xs, rounds)
+    else:
+        for name in names:
+            ax.plot(xs, [entry["metrics"]["epsilon"].get(name) for entry in rounds], marker="o", label=name)
     ax.set_xlabel("round")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("epsilon spent (total, RDP)")
@@ -528,6 +726,21 @@ def plot_rounds(report: dict[str, Any], run_dir: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def _plot_epsilon_spread(ax: Any, xs: list[int], rounds: list[dict[str, Any]]) -> None:
+    """Above :data:`NODE_ROWS` nodes: the lowest, median and highest epsilon per round, not a line per node."""
+    spread: list[tuple[float, float, float] | None] = []
+    for entry in rounds:
+        values = [v for v in entry["metrics"].get("epsilon", {}).values() if isinstance(v, (int, float))]
+        spread.append((min(values), statistics.median(values), max(values)) if values else None)
+    kept = [(x, s) for x, s in zip(xs, spread, strict=True) if s is not None]
+    if not kept:
+        return
+    at = [x for x, _ in kept]
+    ax.fill_between(at, [s[0] for _, s in kept], [s[2] for _, s in kept], alpha=0.25, label="nodes: lowest to highest")
+    ax.plot(at, [s[1] for _, s in kept], marker="o", label="median node")
+    ax.plot(at, [s[2] for _, s in kept], linestyle="--", label="highest node")
 
 
 def write_report(report: dict[str, Any], run_dir: Path) -> None:
@@ -542,10 +755,6 @@ def write_report(report: dict[str, Any], run_dir: Path) -> None:
     plot_participation(report, run_dir)
     plot_comparison(report, run_dir)
     atomic_write_text(run_dir / "report.html", report_page(report, markdown=markdown, run_dir=run_dir))
-
-
-
-
 
 
 def model_card(report: dict[str, Any]) -> str:
@@ -571,15 +780,10 @@ def model_card(report: dict[str, Any]) -> str:
         "## Training data",
         "",
     ]
-    for name, node in (report.get("nodes") or {}).items():
-        lines.append(f"- {name} ({node['kind']}): {node['conversations']} conversations, {node['positives']} grooming")
+    lines += card_data_lines(report)
     lines += ["", *training_lines(report.get("training"))]
     lines += ["## Privacy", "", f"{privacy['guarantee']}."]
-    for name, p in (privacy.get("nodes") or {}).items():
-        lines.append(
-            f"- {name}: epsilon {_fmt(p['epsilon'])} at delta {p['delta']} ({p['accountant']} accountant, "
-            f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
-        )
+    lines += card_privacy_lines(privacy.get("nodes") or {})
     audit = report.get("audit")
     if audit and audit["kind"] in WHITE_KINDS:
         lines.append(
@@ -609,3 +813,35 @@ def model_card(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def card_data_lines(report: dict[str, Any]) -> list[str]:
+    """The model card's training data: a line per node, or per kind above :data:`NODE_ROWS` nodes."""
+    nodes = report.get("nodes") or {}
+    if len(nodes) <= NODE_ROWS:
+        return [
+            f"- {name} ({node['kind']}): {node['conversations']} conversations, {node['positives']} grooming"
+            for name, node in nodes.items()
+        ]
+    return [
+        f"- {kind}: {k['nodes']} nodes, {k['conversations']} conversations, {k['positives']} grooming "
+        f"({k['conversations_per_node_min']:g} to {k['conversations_per_node_max']:g} conversations per node)"
+        for kind, k in report_nodes_summary(report).items()
+    ]
+
+
+def card_privacy_lines(nodes: dict[str, dict[str, Any]]) -> list[str]:
+    """The model card's per-node privacy: a line per node, or the pooled figures above :data:`NODE_ROWS` nodes."""
+    if len(nodes) <= NODE_ROWS:
+        return [
+            f"- {name}: epsilon {_fmt(p['epsilon'])} at delta {p['delta']} ({p['accountant']} accountant, "
+            f"unit: one {p['unit']}), cap {_fmt(p['cap'])}"
+            for name, p in nodes.items()
+        ]
+    pooled = privacy_summary(nodes)
+    return [
+        f"- {pooled['nodes']} nodes: epsilon at most {_fmt(pooled['epsilon_max'])} (median {_fmt(pooled['epsilon_median'])}) "
+        f"at delta {', '.join(str(d) for d in pooled['deltas']) or '-'} ({', '.join(pooled['accountants'])} accountant, "
+        f"unit: one {', '.join(pooled['units'])}), cap at most {_fmt(pooled['cap_max'])}; "
+        f"{pooled['stopped_for_budget']} stopped for their budget"
+    ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from federation.report import NODE_ROWS
+
 __all__ = ["plot_comparison", "plot_participation"]
 
 _STATES = ("trained", "declined", "failed", "missed")
@@ -25,37 +27,58 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
+def _rounds(report: dict[str, Any]) -> list[int]:
+    return sorted({int(entry["round"]) for entry in report.get("rounds") or []})
+
+
+def _node_states(node: dict[str, Any], rounds: list[int]) -> list[str]:
+    """One node's state in each round; a round in two of its lists takes the first of :data:`_STATES`."""
+    members = [
+        {int(r) for r in node.get("rounds", [])},
+        {int(r) for r in node.get("declined", {})},
+        {int(r) for r in node.get("failed", {})},
+        {int(r) for r in node.get("missed_rounds", [])},
+    ]
+    return [next((state for state, rs in zip(_STATES, members, strict=True) if r in rs), "none") for r in rounds]
+
+
 def participation_grid(report: dict[str, Any]) -> tuple[list[str], list[int], list[list[str]]]:
     """Per node and round: ``trained``, ``declined``, ``failed``, ``missed`` or ``none``."""
-    rounds = sorted({int(entry["round"]) for entry in report.get("rounds") or []})
+    rounds = _rounds(report)
     names = sorted(report.get("nodes") or {})
-    grid = []
-    for name in names:
-        node = report["nodes"][name]
-        trained = {int(r) for r in node.get("rounds", [])}
-        declined = {int(r) for r in node.get("declined", {})}
-        failed = {int(r) for r in node.get("failed", {})}
-        missed = {int(r) for r in node.get("missed_rounds", [])}
-        row = []
-        for r in rounds:
-            state = "none"
-            for candidate, members in zip(_STATES, (trained, declined, failed, missed), strict=True):
-                if r in members:
-                    state = candidate
-                    break
-            row.append(state)
-        grid.append(row)
-    return names, rounds, grid
+    return names, rounds, [_node_states(report["nodes"][name], rounds) for name in names]
+
+
+def participation_counts(report: dict[str, Any]) -> tuple[list[int], dict[str, list[int]]]:
+    """Per state of :data:`_STATES` and round, how many nodes were in it: the grid's columns counted."""
+    rounds = _rounds(report)
+    counts = {state: [0] * len(rounds) for state in _STATES}
+    for node in (report.get("nodes") or {}).values():
+        for i, state in enumerate(_node_states(node, rounds)):
+            if state != "none":
+                counts[state][i] += 1
+    return rounds, counts
 
 
 def plot_participation(report: dict[str, Any], run_dir: Path) -> Path | None:
-    """participation.png: a node-by-round grid of who trained, declined, failed or was missed."""
-    names, rounds, grid = participation_grid(report)
-    if not names or not rounds:
+    """participation.png: who trained, declined, failed or was missed in each round.
+
+    A node-by-round grid up to :data:`federation.report.NODE_ROWS` nodes; above it, a row per
+    node would make the figure as tall as the federation, so each round's nodes are counted
+    per state instead, in stacked bars.
+    """
+    if not report.get("nodes") or not _rounds(report):
         return None
+    if len(report["nodes"]) > NODE_ROWS:
+        return _plot_participation_counts(report, run_dir)
+    return _plot_participation_grid(report, run_dir)
+
+
+def _plot_participation_grid(report: dict[str, Any], run_dir: Path) -> Path:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
+    names, rounds, grid = participation_grid(report)
     plt = _pyplot()
     order = [*_STATES, "none"]
     values = [[order.index(state) for state in row] for row in grid]
@@ -72,10 +95,32 @@ def plot_participation(report: dict[str, Any], run_dir: Path) -> Path | None:
     ax.legend(
         handles=[Patch(color=_COLOURS[s], label=s) for s in used], loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False
     )
+    return _save(fig, run_dir / "participation.png")
+
+
+def _plot_participation_counts(report: dict[str, Any], run_dir: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
+    rounds, counts = participation_counts(report)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.12 * len(rounds) + 3)), 3.6))
+    bottom = [0] * len(rounds)
+    for state in _STATES:
+        if any(counts[state]):
+            ax.bar(rounds, counts[state], bottom=bottom, color=_COLOURS[state], label=state, width=0.8)
+            bottom = [b + c for b, c in zip(bottom, counts[state], strict=True)]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"nodes (of {len(report['nodes'])})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return _save(fig, run_dir / "participation.png")
+
+
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    path = run_dir / "participation.png"
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -88,7 +133,10 @@ def plot_comparison(report: dict[str, Any], run_dir: Path) -> Path | None:
     labels = ["federated", "centralized\n(non-private)", "local mean"]
     values = [comparison["federated_f05"], comparison["centralized_nonprivate_f05"], comparison["local_mean_f05"]]
     colours = ["#1f5fa8", "#5b6474", "#b0b7c3"]
-    for name, value in sorted((comparison.get("local_f05") or {}).items()):
+    local = sorted((comparison.get("local_f05") or {}).items())
+    if len(local) > NODE_ROWS:  # a bar per node would not fit: the spread instead
+        local = [("lowest", min(v for _, v in local)), ("highest", max(v for _, v in local))]
+    for name, value in local:
         labels.append(f"local\n{name}")
         values.append(value)
         colours.append("#dde1e8")

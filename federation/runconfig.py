@@ -138,6 +138,7 @@ class StrategySettings:
 
     name: str = "fedavg"
     fraction_train: float = 1.0
+    fraction_evaluate: float = 1.0  # share of the nodes asked to evaluate each round (cross-device: a sample)
     proximal_mu: float = 0.0
     eta: float = 0.01
     eta_l: float = 0.003
@@ -154,6 +155,8 @@ class StrategySettings:
             _check_positive("strategy.max_update_norm", self.max_update_norm)
         if not 0 < self.fraction_train <= 1:
             raise ConfigError(f"strategy.fraction_train={self.fraction_train!r} must be in (0, 1]")
+        if not 0 < self.fraction_evaluate <= 1:
+            raise ConfigError(f"strategy.fraction_evaluate={self.fraction_evaluate!r} must be in (0, 1]")
         _check_positive("strategy.proximal_mu", self.proximal_mu, strict=False)
         if not 0 <= self.beta < 0.5:
             raise ConfigError(f"strategy.beta={self.beta!r} must be in [0, 0.5)")
@@ -230,7 +233,8 @@ class RunSettings:
     nodes: int
     seed: int = 0
     mode: str = "federated"
-    node_kinds: str = ""  # comma-separated, one per node (simulation)
+    node_kinds: str = ""  # comma-separated, repeated in order over the nodes (simulation); the cycle only, so
+    # that the run config, which Flower copies into every virtual node's context, stays small at 10,000 nodes
     data_dir: str = ""  # simulation: node-{i}.jsonl live here
     test_path: str = ""  # simulation: the held-out test file the server scores at the end
     ledger_dir: str = ""  # simulation: node-{i}.json privacy ledgers live here
@@ -269,7 +273,17 @@ class RunSettings:
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return tuple(k for k in self.node_kinds.split(",") if k)
+        """One kind per node: ``node_kinds`` repeated in order (empty in production)."""
+        cycle = self._kind_cycle()
+        return tuple(cycle[i % len(cycle)] for i in range(self.nodes)) if cycle else ()
+
+    def kind_of(self, index: int) -> str:
+        """Node ``index``'s kind ("unknown" when the run names none), without expanding every node's."""
+        cycle = self._kind_cycle()
+        return cycle[index % len(cycle)] if cycle and 0 <= index < self.nodes else "unknown"
+
+    def _kind_cycle(self) -> list[str]:
+        return [k for k in self.node_kinds.split(",") if k]
 
     def party_batch_size(self, conversations: int, *, pooled_nodes: int = 1) -> int:
         """Expected batch of a party training on ``conversations`` that pool ``pooled_nodes`` nodes' data.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ class ProgressFile(RoundCallbacks):
 
     path: Path
     history: RunHistory
+    #: Under central DP: the client-level epsilon after this many rounds (nodes spend none of their own).
+    central_epsilon: Callable[[int], float] | None = None
 
     def on_round_end(self, server_round: int, evaluation: RoundEvaluation, arrays: ArrayRecord) -> None:
         record = self.history.rounds[-1]
@@ -37,5 +40,7 @@ class ProgressFile(RoundCallbacks):
             "failed": sorted(record.failed),
             "rejected": sorted(record.rejected),
         }
+        if self.central_epsilon is not None:
+            line["central_epsilon"] = self.central_epsilon(len(self.history.rounds))
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")

@@ -86,6 +86,7 @@ class RunRecorder(RunHistory, RoundCallbacks):
         """
         current = self._current
         self.add_phase_seconds("training", train.seconds)
+        current.aggregation_seconds = train.aggregation_seconds
         answered = {reply.metadata.src_node_id for reply in train.replies}
         for message in train.sent:
             if message.metadata.dst_node_id not in answered:

@@ -119,6 +119,9 @@ class TrainRound:
     replies: list[Message]
     rejected: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Of ``seconds``, the server's own work on the replies: update checks and aggregation
+    #: (None when a training step aggregates inside its protocol, SecAgg+).
+    aggregation_seconds: float | None = None
 
     @property
     def accepted(self) -> list[Message]:
@@ -283,6 +286,7 @@ def _train(
     """The training half of a round: its replies, the global weights after it and its notes."""
     started = time.perf_counter()
     rejected: dict[int, str] = {}
+    aggregation: float | None = None
     if train_step is not None:
         outcome = train_step(server_round, arrays, config)
         sent, replies = outcome.sent, answered_by_nodes(outcome.replies)
@@ -290,6 +294,7 @@ def _train(
     else:
         sent = list(strategy.configure_train(server_round, arrays, config, grid))
         replies = answered_by_nodes(grid.send_and_receive(messages=sent, timeout=plan.timeout_s))
+        received = time.perf_counter()
         if check_replies is not None:
             rejected = check_replies(arrays, replies)
         accepted = TrainRound(sent, replies, rejected).accepted
@@ -300,7 +305,8 @@ def _train(
                 notes += strategy.pop_notes()
         else:
             notes.append(f"round {server_round}: no node trained; the global model is unchanged")
-    train = TrainRound(sent, replies, rejected, time.perf_counter() - started)
+        aggregation = time.perf_counter() - received
+    train = TrainRound(sent, replies, rejected, time.perf_counter() - started, aggregation)
     return train, arrays if new_arrays is None else new_arrays, notes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, training_parts, write_report
 from federation.runconfig import INPUT_KINDS, RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
+from server.central_dp import central_epsilon
 from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
 from server.evaluation import merge_early_counts
 from deploy.settings import DeploymentSettings
@@ -113,7 +115,7 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     callbacks = CallbackList(
         (
             recorder,
-            ProgressFile(run_dir / "progress.jsonl", recorder),
+            ProgressFile(run_dir / "progress.jsonl", recorder, central_epsilon=_central_epsilon_of(run)),
             CheckpointEachRound(run_dir, run.run_id, strategy, recorder),
         )
     )
@@ -202,6 +204,20 @@ def run_federation(grid: Grid, run: RunSettings, deployment: DeploymentSettings 
     )
     log.info("report written to %s", run_dir / "report.json")
     return report
+
+
+def _central_epsilon_of(run: RunSettings) -> Callable[[int], float] | None:
+    """Under central DP, the client-level epsilon after a number of rounds (as the report's privacy section)."""
+    if run.privacy.mode != "central":
+        return None
+    privacy = run.privacy
+    return lambda rounds: central_epsilon(
+        noise_multiplier=privacy.noise_multiplier,
+        sample_rate=run.strategy.fraction_train,
+        rounds=rounds,
+        delta=privacy.delta,
+        accountant=privacy.accountant,
+    )
 
 
 def trained_on_canaries(run: RunSettings, recorder: RunRecorder) -> bool:

@@ -83,9 +83,9 @@ def build_strategy(run: RunSettings) -> Strategy:
         raise ValueError(f"central DP is calibrated for {', '.join(CENTRAL_DP_STRATEGIES)} only, not {settings.name}")
     common: dict[str, Any] = {
         "fraction_train": 1.0 if central else settings.fraction_train,
-        "fraction_evaluate": 1.0,
+        "fraction_evaluate": settings.fraction_evaluate,
         "min_train_nodes": required if central else max(1, int(settings.fraction_train * required)),
-        "min_evaluate_nodes": required,
+        "min_evaluate_nodes": max(1, int(settings.fraction_evaluate * required)),
         "min_available_nodes": required,
     }
     name = settings.name

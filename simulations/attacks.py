@@ -25,7 +25,9 @@ import numpy as np
 from federation.attack import DATA_ATTACKS, MODEL_ATTACKS, AttackSettings
 from federation.data.load import load_conversations
 from federation.data.records import write_jsonl
+from federation.data.store import is_store
 from federation.data.types import Conversation
+from federation.errors import ConfigError
 from federation.io import atomic_write_json
 from federation.models.cache import EmbeddingCache
 from federation.models.features import build_features
@@ -86,6 +88,11 @@ def poison_federation(attack: AttackSettings, *, data_dir: Path, nodes: int, out
     """A copy of the federation's node files with the attackers' files poisoned; returns ``out_dir``."""
     if attack.kind not in DATA_ATTACKS:
         return data_dir
+    if is_store(data_dir):
+        raise ConfigError(
+            f"attack={attack.kind} poisons node files, and {data_dir} is a sharded store; "
+            "use data.layout=files, or a model attack (sign_flip, scaled, nan)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     attackers = set(attack.attackers(nodes))
     for i in range(nodes):

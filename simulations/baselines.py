@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from federation.assessment import EarlyRule, assess, prevalence_table
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
+from federation.data.nodes import read_simulated_node
 from federation.data.split import split_validation
 from federation.data.types import Conversation
 from federation.errors import PrivacyBudgetExceeded
@@ -59,7 +60,7 @@ class Party:
 def _load_parties(settings: RunSettings, encoder: Any) -> list[tuple[str, str, list[Conversation], list[Conversation]]]:
     parties = []
     for i, kind in enumerate(settings.kinds):
-        conversations = load_conversations(Path(settings.data_dir) / f"node-{i}.jsonl")
+        conversations = read_simulated_node(Path(settings.data_dir), i)
         train_part, validation_part = split_validation(
             conversations, fraction=settings.evaluation.validation_fraction, seed=settings.seed
         )

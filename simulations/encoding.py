@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from federation.data.load import load_conversations
+from federation.data.nodes import read_simulated_node
 from federation.errors import DataError
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MiniLMEncoder
@@ -47,15 +48,15 @@ def encode_ahead(settings: RunSettings, *, on_progress: Callable[[int, int], Non
     if not isinstance(encoder, MiniLMEncoder) or encoder.cache is None:
         return None
     started = time.perf_counter()
-    files = [Path(settings.data_dir) / f"node-{i}.jsonl" for i in range(settings.nodes)]
-    if settings.test_path:
-        files.append(Path(settings.test_path))
     texts: dict[str, None] = {}
-    for path in files:
+    for source in [*range(settings.nodes), *([Path(settings.test_path)] if settings.test_path else [])]:
         try:
-            conversations = load_conversations(path)
+            if isinstance(source, Path):
+                conversations = load_conversations(source)
+            else:
+                conversations = read_simulated_node(Path(settings.data_dir), source)
         except DataError:
-            continue  # the node refuses its file itself and the report says why
+            continue  # the node refuses its data itself and the report says why
         for conversation in conversations:
             texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])
     if settings.pretrain.enabled and settings.mode == "federated":

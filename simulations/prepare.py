@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from federation.data.load import load_conversations
 from federation.data.partition import dirichlet_partition
 from federation.data.records import write_jsonl
+from federation.data.store import NodeStore, is_store
 from federation.data.synthetic import SynthSettings, generate_federation
 from federation.errors import ConfigError, DataError
 from simulations.compose import compose
@@ -28,19 +29,30 @@ def synth_settings(cfg: DictConfig) -> SynthSettings:
         test_conversations=int(cfg.data.test_conversations),
         size_skew=float(cfg.federation.size_skew),
         label_skew=float(cfg.federation.label_skew),
+        size_distribution=str(cfg.data.size_distribution),
+        min_node_conversations=int(cfg.data.min_node_conversations),
+        max_node_conversations=int(cfg.data.max_node_conversations),
+        size_exponent=float(cfg.data.size_exponent),
     )
 
 
 def prepare_data(cfg: DictConfig, run_dir: Path) -> tuple[Path, Path]:
-    """Write or locate the node files; return (folder with node-{i}.jsonl, test file)."""
+    """Write or locate the nodes' data; return (folder with node-{i}.jsonl or a store, test file)."""
     kind = cfg.data.kind
     nodes = int(cfg.federation.nodes)
     if kind == "synthetic":
         out = run_dir / "data"
-        generate_federation(synth_settings(cfg), node_kinds=node_kinds(cfg), out_dir=out)
+        generate_federation(synth_settings(cfg), node_kinds=node_kinds(cfg), out_dir=out, layout=str(cfg.data.layout))
         return out, out / "test.jsonl"
     if kind == "jsonl":
         folder = Path(str(cfg.data.dir))
+        if is_store(folder):
+            held = NodeStore(folder).nodes
+            if held < nodes:
+                raise DataError(f"{folder}: the store holds {held} nodes, fewer than federation.nodes={nodes}")
+            if not (folder / "test.jsonl").is_file():
+                raise DataError(f"{folder}: missing test.jsonl (data.dir must hold the store and test.jsonl)")
+            return folder, folder / "test.jsonl"
         missing = [f"node-{i}.jsonl" for i in range(nodes) if not (folder / f"node-{i}.jsonl").is_file()]
         if not (folder / "test.jsonl").is_file():
             missing.append("test.jsonl")
@@ -65,7 +77,14 @@ def prepare_data(cfg: DictConfig, run_dir: Path) -> tuple[Path, Path]:
 def synth_command(args: argparse.Namespace) -> int:
     """``cesagram data synth OUT_DIR [overrides]``: write a synthetic federation and its manifest."""
     cfg = compose(list(args.overrides))
-    manifest = generate_federation(synth_settings(cfg), node_kinds=node_kinds(cfg), out_dir=Path(args.out_dir))
+    manifest = generate_federation(
+        synth_settings(cfg), node_kinds=node_kinds(cfg), out_dir=Path(args.out_dir), layout=str(cfg.data.layout)
+    )
+    for kind, entry in manifest["nodes_by_kind"].items() if not manifest["nodes"] else ():
+        print(
+            f"{kind}: {entry['nodes']} nodes in the store, {entry['conversations']} conversations "
+            f"({entry['smallest']} to {entry['largest']} per node), {entry['positives']} grooming"
+        )
     for node in manifest["nodes"]:
         print(
             f"{node['file']}: {node['kind']}, {node['conversations']} conversations, {node['positives']} grooming "

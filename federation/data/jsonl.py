@@ -78,41 +78,51 @@ def read_jsonl(path: Path, *, max_issues: int = 100, max_line_bytes: int = MAX_L
     if not is_integer(max_line_bytes, numpy=False) or max_line_bytes < 1:
         raise ConfigError(f"max_line_bytes: expected a positive integer, got {max_line_bytes!r}")
     collector = IssueCollector(str(path), max_issues)
+    with open_data_file(path) as handle:
+        try:
+            conversations = read_records(handle, collector, max_line_bytes=max_line_bytes)
+        except OSError as error:
+            raise read_failed(path, error) from None
+    return collector.result(conversations)
+
+
+def read_records(handle: BinaryIO, collector: IssueCollector, *, max_line_bytes: int = MAX_LINE_BYTES) -> list[Conversation]:
+    """The valid conversations of an open JSON Lines stream; every bad record goes to ``collector``.
+
+    One parser for a whole file (:func:`read_jsonl`) and for one node's slice of a sharded
+    store (:mod:`federation.data.store`), so both refuse the same records the same way.
+    """
     conversations: list[Conversation] = []
     seen_ids: dict[str, int] = {}
     dropped_message_keys = 0
-    with open_data_file(path) as handle:
-        try:
-            for number, raw in _lines(handle, max_line_bytes):
-                if raw is None:
-                    collector.add(number, f"line longer than {max_line_bytes} bytes; not parsed (split the record)")
-                    continue
-                if number == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
-                if not raw.strip():
-                    continue
-                record, problem = _decode(raw)
-                if problem is not None:
-                    collector.add(number, problem)
-                    continue
-                problems: list[str] = []
-                conversation, dropped = _parse_record(record, problems)
-                if conversation is not None and conversation.id in seen_ids:
-                    problems.append(f"id: duplicate of the id on line {seen_ids[conversation.id]}; ids must be unique")
-                    conversation = None
-                if problems or conversation is None:
-                    collector.add_problems([(number, text) for text in problems])
-                    continue
-                seen_ids[conversation.id] = number
-                dropped_message_keys += dropped
-                conversations.append(conversation)
-        except OSError as error:
-            raise read_failed(path, error) from None
+    for number, raw in _lines(handle, max_line_bytes):
+        if raw is None:
+            collector.add(number, f"line longer than {max_line_bytes} bytes; not parsed (split the record)")
+            continue
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        if not raw.strip():
+            continue
+        record, problem = _decode(raw)
+        if problem is not None:
+            collector.add(number, problem)
+            continue
+        problems: list[str] = []
+        conversation, dropped = _parse_record(record, problems)
+        if conversation is not None and conversation.id in seen_ids:
+            problems.append(f"id: duplicate of the id on line {seen_ids[conversation.id]}; ids must be unique")
+            conversation = None
+        if problems or conversation is None:
+            collector.add_problems([(number, text) for text in problems])
+            continue
+        seen_ids[conversation.id] = number
+        dropped_message_keys += dropped
+        conversations.append(conversation)
     if dropped_message_keys:
         logger.info("%s: dropped unknown keys of %d messages (only author, text, time, indicators are kept)",
-                    path, dropped_message_keys)
-    logger.debug("%s: %d conversations, %d issues", path, len(conversations), collector.total)
-    return collector.result(conversations)
+                    collector.path, dropped_message_keys)
+    logger.debug("%s: %d conversations, %d issues", collector.path, len(conversations), collector.total)
+    return conversations
 
 
 def _lines(handle: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:

@@ -16,7 +16,7 @@ import numpy as np
 from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
 
-__all__ = ["dirichlet_partition", "dirichlet_sizes", "skewed_rate"]
+__all__ = ["dirichlet_partition", "dirichlet_sizes", "power_law_sizes", "skewed_rate"]
 
 
 def _check_alpha(alpha: float, *, name: str = "alpha") -> None:
@@ -79,6 +79,26 @@ def dirichlet_sizes(
     proportions = rng.dirichlet(np.full(num_parts, float(alpha)))
     return minimum + _apportion(int(total) - num_parts * minimum, proportions)
 
+
+
+def power_law_sizes(
+    num_parts: int, *, low: int, high: int, exponent: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Sizes of many small nodes (a user's device): ``P(k) ~ k ** -exponent`` on ``low..high``.
+
+    Cross-device federations are heavy-tailed: most devices hold one or two conversations,
+    a few hold many. Unlike :func:`dirichlet_sizes` there is no fixed total: each part is
+    an independent draw, so the first ``n`` sizes of a larger draw are those of a draw of
+    ``n`` (a federation of 1,000 nodes is the first 1,000 of one of 10,000).
+    """
+    _check_count(num_parts, name="num_parts", minimum=1)
+    _check_count(low, name="low", minimum=1)
+    _check_count(high, name="high", minimum=low)
+    if not is_finite_number(exponent) or exponent < 0:
+        raise ConfigError(f"exponent = {exponent!r} is out of range; use a finite number >= 0 (larger: smaller nodes)")
+    support = np.arange(low, high + 1, dtype=np.int64)
+    weights = support.astype(np.float64) ** -float(exponent)
+    return rng.choice(support, size=num_parts, p=weights / weights.sum())
 
 def skewed_rate(
     base_rate: float,

@@ -3,7 +3,10 @@
 The story is ``report.md`` itself, rendered (raw HTML in it is escaped), with each PNG of
 the run folder shown under the section it belongs to; figures the page does not know go
 at the end. Then every top-level section of ``report.json`` that the story does not tell
-is drawn as tables, so sections added by later code appear without a change here.
+is drawn as tables, so sections added by later code appear without a change here. Above
+:data:`federation.report.NODE_ROWS` nodes report.md already summarises its nodes per kind,
+and :func:`condensed` summarises the per-node parts of those tables the same way, so that
+the page of a federation of thousands stays small.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import base64
 import html
 import math
+import statistics
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
 
 from federation.pages.html import asset, document
+from federation.report import NODE_ROWS, communication_per_round, name_list
 
-__all__ = ["FIGURES", "STORY_KEYS", "report_page"]
+__all__ = ["FIGURES", "STORY_KEYS", "condensed", "report_page"]
 
 #: Figures of the run folder, by the report.md section they go under, with their captions.
 FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -31,7 +37,8 @@ FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 #: report.json sections that report.md tells; the others are drawn as tables.
 STORY_KEYS = frozenset(
-    {"run_id", "mode", "final", "comparison", "rounds", "privacy", "protections", "nodes", "timing", "notes"}
+    {"run_id", "mode", "final", "comparison", "rounds", "privacy", "protections", "nodes", "nodes_summary"}
+    | {"timing", "notes"}
 )
 #: Sections drawn folded (long and for the curious).
 _FOLDED = frozenset({"config", "settings", "communication"})
@@ -131,6 +138,48 @@ def render_value(value: Any, depth: int = 0) -> str:
     return "".join(out)
 
 
+def condensed(key: str, value: Any, report: dict[str, Any]) -> Any:
+    """A report.json section as the page draws it: per-node parts summarised above ``NODE_ROWS`` nodes.
+
+    ``communication`` becomes its per-round totals; any other mapping keyed by node names
+    becomes one row of its columns' spread, and a list of node names its count and first
+    names, so that a page of a federation of thousands stays small (report.json has it all).
+    """
+    names = frozenset(report.get("nodes") or {})
+    if key == "communication" and isinstance(value, dict) and len(value) > NODE_ROWS:
+        return communication_per_round(value)
+    return _condense(value, names)
+
+
+def _condense(value: Any, names: Collection[str]) -> Any:
+    """``value`` with each mapping or list of more than ``NODE_ROWS`` node names summarised, at any depth."""
+    if isinstance(value, dict):
+        if len(value) > NODE_ROWS and all(key in names for key in value):
+            return _spread(value)
+        return {key: _condense(item, names) for key, item in value.items()}
+    if isinstance(value, list) and len(value) > NODE_ROWS and all(isinstance(v, str) and v in names for v in value):
+        return f"{len(value)} nodes: {name_list(value)}"
+    if isinstance(value, list):
+        return [_condense(item, names) for item in value]
+    return value
+
+
+def _spread(rows: dict[str, Any]) -> dict[str, Any]:
+    """Many nodes' rows as one: their number and, per column, min / median / max, a count of yes, or the values."""
+    spread: dict[str, Any] = {"nodes": len(rows), "each node": "in report.json"}
+    flat = [row for row in rows.values() if _is_flat(row)]
+    for column in dict.fromkeys(key for row in flat for key in row):
+        values = [row[column] for row in flat if row.get(column) is not None]
+        if values and all(isinstance(v, bool) for v in values):
+            spread[column] = f"yes at {sum(values)} of {len(values)}"
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            spread[column] = " / ".join(_scalar(v) for v in (min(values), statistics.median(values), max(values)))
+            spread[column] += " (min / median / max)"
+        elif values and all(_is_scalar(v) for v in values):
+            spread[column] = name_list(sorted({_scalar(v) for v in values}), limit=5)
+    return spread
+
+
 def _summary(report: dict[str, Any]) -> str:
     """The figures a coordinator looks for first, as a row of boxes."""
     final = report.get("final") or {}
@@ -189,7 +238,7 @@ def report_page(report: dict[str, Any], *, markdown: str, run_dir: Path) -> str:
         folded = key in _FOLDED
         sections.append(
             f'<details class="section" id="section-{html.escape(str(key))}"{"" if folded else " open"}>'
-            f"<summary>{html.escape(str(key))}</summary>{render_value(value)}</details>"
+            f"<summary>{html.escape(str(key))}</summary>{render_value(condensed(key, value, report))}</details>"
         )
     body = [
         '<main class="report">',

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from federation.data.load import load_conversations
+from federation.data.nodes import read_simulated_node
 from federation.data.split import split_validation
 from federation.privacy.accounting import ACCOUNTANTS, epsilon_of
 from federation.privacy.plan import calibrate_noise
@@ -48,7 +48,7 @@ def federation_spend(overrides: list[str], out: Path) -> tuple[list[NodeSpend], 
     settings = run_settings(cfg, run_dir=out, data_dir=data_dir, test_path=test_path, ledger_dir=out / "ledgers")
     nodes = []
     for index in range(settings.nodes):
-        conversations = load_conversations(data_dir / f"node-{index}.jsonl")
+        conversations = read_simulated_node(data_dir, index)
         train, _ = split_validation(conversations, fraction=settings.evaluation.validation_fraction, seed=settings.seed)
         batch = min(settings.party_batch_size(len(train)), len(train))  # as the node's train handler
         steps = steps_per_call(replace(settings.train, batch_size=batch), num_examples=len(train)) * settings.rounds

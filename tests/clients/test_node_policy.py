@@ -569,3 +569,41 @@ def test_a_run_asking_the_prv_accountant_does_not_change_the_nodes_own(tmp_path:
     ledger = PrivacyLedger.open(node.ledger)
     assert ledger.accountant == "rdp" and [entry.accountant for entry in ledger.entries] == ["rdp"]
     assert reply.content[ConfigKeys.METRICS_RECORD][ConfigKeys.EPSILON] == ledger.spent
+
+
+def test_virtual_nodes_of_a_store_read_their_own_part_and_a_one_chat_node_still_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from federation.data.store import StoreWriter
+
+    chats = load_conversations(_write(tmp_path / "all.jsonl", _conversations(11)))
+    store, ledger_dir = tmp_path / "store", tmp_path / "ledgers"
+    ledger_dir.mkdir()
+    with StoreWriter(store) as writer:
+        writer.add(chats[:10])
+        writer.add(chats[10:])  # a device with one chat
+    env = virtual_policy_env({"accept_privacy": ["record", "central"], "count_granularity": 1}, split_seed=0)
+    monkeypatch.setenv(VIRTUAL_POLICY_ENV, env[VIRTUAL_POLICY_ENV])
+    flat = run_config(
+        privacy=PrivacySettings(mode="central", noise_multiplier=1.0, clipping_norm=1.0),
+        data_dir=str(store),
+        ledger_dir=str(ledger_dir),
+        nodes=2,
+    )
+
+    def virtual(index: int) -> Context:
+        config = {"partition-id": index, "num-partitions": 2}
+        return Context(run_id=1, node_id=2 + index, node_config=config, state=RecordDict(), run_config=flat)
+
+    first = train_handler(message("train"), virtual(0))
+    assert not first.has_error(), first.error.reason if first.has_error() else ""
+    assert first.content[ConfigKeys.NODE_RECORD][ConfigKeys.CONVERSATIONS] == 10  # its part of the store only
+    single = train_handler(message("train"), virtual(1))
+    assert not single.has_error(), single.error.reason if single.has_error() else ""
+    metrics = single.content[ConfigKeys.METRICS_RECORD]
+    assert metrics[ConfigKeys.NUM_EXAMPLES] == 1 and metrics[ConfigKeys.STEPS] >= 1  # too small to hold one out
+    assert single.content[ConfigKeys.NODE_RECORD][ConfigKeys.CONVERSATIONS] == 1
+    evaluated = evaluate_handler(message("evaluate"), virtual(1))
+    assert not evaluated.has_error()
+    scores = evaluated.content[ConfigKeys.METRICS_RECORD]
+    assert scores[ConfigKeys.NUM_EXAMPLES] == 0 and sum(scores[ConfigKeys.HIST_POS]) + sum(scores[ConfigKeys.HIST_NEG]) == 0

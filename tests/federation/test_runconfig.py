@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from federation.errors import ConfigError
@@ -73,3 +75,15 @@ def test_fixed_sample_rate_sets_the_batch_from_the_party_size() -> None:
     assert settings.party_batch_size(1000) == 50
     assert settings.party_batch_size(4000, pooled_nodes=4) == 200
     assert settings.party_batch_size(3) == 1  # never an empty expected batch
+
+
+def test_node_kinds_repeat_in_order_and_the_run_config_stays_small_at_ten_thousand_nodes() -> None:
+    from conf.settings import compose, settings_from_config
+
+    settings = make(nodes=7, node_kinds="platform,hotline,police")
+    assert settings.kinds == ("platform", "hotline", "police", "platform", "hotline", "police", "platform")
+    assert [settings.kind_of(i) for i in (0, 4, 6, 7)] == ["platform", "hotline", "platform", "unknown"]
+    cfg = compose(["experiment=cross_device"])
+    run = settings_from_config(cfg, run_dir=Path("/tmp/run"), data_dir=Path("/tmp/data"), ledger_dir=Path("/tmp/l"))
+    assert run.nodes == 10_000 and run.node_kinds == "platform,hotline,police"
+    assert len(str(run.to_flat())) < 5_000  # Flower copies the run config into each virtual node's context

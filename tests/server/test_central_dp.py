@@ -157,3 +157,26 @@ def test_the_reported_client_level_epsilon_is_opacus_on_the_mechanism_that_ran(a
     assert section["skipped_rounds"] == 1 and "Poisson" in section["sampling"]
     full = privacy_section(RunSettings(**{**run.__dict__, "strategy": StrategySettings(fraction_train=1.0)}), history)
     assert full["central"]["epsilon"] > section["epsilon"]  # sampling amplifies: every node every round costs more
+
+
+@pytest.mark.parametrize("privacy", ["record", "central"])
+def test_a_cross_device_round_asks_a_sample_of_the_nodes_to_evaluate(privacy: str) -> None:
+    run = RunSettings(
+        run_id="r",
+        run_dir="/x",
+        rounds=1,
+        nodes=2000,
+        strategy=StrategySettings(fraction_train=0.1, fraction_evaluate=0.05),
+        privacy=PrivacySettings(mode=privacy),
+    )
+    strategy = build_strategy(run)
+    arrays = arrays_to_record([np.zeros(DIM, dtype=np.float32)])
+    evaluated = list(strategy.configure_evaluate(1, arrays, ConfigRecord(), FakeGrid(2000)))
+    assert len({m.metadata.dst_node_id for m in evaluated}) == len(evaluated) == 100
+    trained = list(strategy.configure_train(1, arrays, ConfigRecord(), FakeGrid(2000)))
+    if privacy == "central":
+        assert 120 <= len(trained) <= 280  # Poisson sampling at q = 0.1: 200 expected, sd 13
+    else:
+        assert len(trained) == 200  # Flower's own fixed-size sample
+    with pytest.raises(ConfigError, match="fraction_evaluate"):
+        StrategySettings(fraction_evaluate=0.0)

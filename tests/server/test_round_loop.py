@@ -204,7 +204,11 @@ def test_recorder_progress_and_checkpoint_as_callbacks(tmp_path: Path) -> None:
     )
     loop(grid, callbacks, rounds=2, strategy=strategy, check_replies=lambda arrays, replies: {13: "too large"})
     first = recorder.rounds[0].to_dict()
-    assert list(first) == ["round", "participants", "declined", "failed", "rejected", "missed", "train_loss", "metrics", "seconds"]
+    assert list(first) == [
+        "round", "participants", "declined", "failed", "rejected", "missed", "train_loss", "metrics", "seconds",
+        "aggregation_seconds",
+    ]  # fmt: skip
+    assert 0 <= first["aggregation_seconds"] <= first["seconds"]  # the server's own share of the round
     assert first["participants"] == ["node-id-11"] and first["declined"] == {"node-2": "node-2: declined: privacy budget"}
     assert first["rejected"] == {"node-id-13": "too large"} and first["missed"] == [] and first["train_loss"] == pytest.approx(0.6)
     assert list(first["metrics"])[-2:] == ["eval_loss", "epsilon"] and first["metrics"]["conversations"] == 11

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from contextlib import nullcontext
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import partial
@@ -31,8 +32,9 @@ import numpy as np
 
 from federation.checks import is_finite_number, is_integer
 from federation.data.chitchat import background_pool
-from federation.data.partition import dirichlet_sizes, skewed_rate
+from federation.data.partition import dirichlet_sizes, power_law_sizes, skewed_rate
 from federation.data.records import write_jsonl
+from federation.data.store import STORE_MANIFEST, StoreWriter
 from federation.data.synthetic.background import real_chat
 from federation.data.synthetic.bank import Banks, bank_half
 from federation.data.synthetic.benign import benign_conversation
@@ -60,6 +62,9 @@ GENERATOR_VERSION = "2.1"
 NODE_KINDS: tuple[str, ...] = ("hotline", "police", "platform")
 MANIFEST = "manifest.json"
 TEST_FILE = "test.jsonl"
+SIZE_DISTRIBUTIONS: tuple[str, ...] = ("dirichlet", "power_law")
+#: How the nodes' data is written: a file per node, or one sharded store (:mod:`federation.data.store`).
+LAYOUTS: tuple[str, ...] = ("files", "sharded")
 
 # Independent random streams per purpose, so that e.g. changing the test size leaves the
 # node files unchanged.
@@ -88,6 +93,14 @@ class SynthSettings:
         Every conversation's length is clipped into this range.
     min_node_conversations
         Floor on each node's size, whatever the size skew draws.
+    size_distribution
+        ``dirichlet``: ``conversations_per_node`` times the nodes, shared by a Dirichlet
+        (organisations); ``power_law``: each node's size drawn on
+        ``min_node_conversations..max_node_conversations`` with ``P(k) ~ k ** -size_exponent``
+        and each conversation grooming with the node's rate (users' devices: most hold one
+        or two chats, none is forced to hold both classes).
+    max_node_conversations, size_exponent
+        The power law's largest node and exponent (unused by ``dirichlet``).
     """
 
     seed: int = 0
@@ -98,6 +111,9 @@ class SynthSettings:
     min_messages: int = 6
     max_messages: int = 150
     min_node_conversations: int = 20
+    size_distribution: str = "dirichlet"
+    max_node_conversations: int = 20
+    size_exponent: float = 1.5
 
     def __post_init__(self) -> None:
         _int_field(self, "seed", 0, 2**63 - 1)
@@ -107,7 +123,18 @@ class SynthSettings:
         _int_field(self, "test_conversations", 0, 1_000_000)
         _int_field(self, "min_messages", 2, 1000)
         _int_field(self, "max_messages", self.min_messages, 1000)
-        _int_field(self, "min_node_conversations", 1, self.conversations_per_node)
+        if self.size_distribution not in SIZE_DISTRIBUTIONS:
+            raise ConfigError(
+                f"synthetic data setting size_distribution = {self.size_distribution!r} is invalid; "
+                f"use one of {', '.join(SIZE_DISTRIBUTIONS)}"
+            )
+        power_law = self.size_distribution == "power_law"
+        _int_field(self, "min_node_conversations", 1, 1_000_000 if power_law else self.conversations_per_node)
+        _int_field(self, "max_node_conversations", self.min_node_conversations if power_law else 1, 1_000_000)
+        if not is_finite_number(self.size_exponent) or self.size_exponent < 0:
+            raise ConfigError(
+                f"synthetic data setting size_exponent = {self.size_exponent!r} is invalid; use a finite number >= 0"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SynthSettings:
@@ -286,6 +313,7 @@ def generate_conversations(
     rng: random.Random,
     pool: Sequence[Conversation],
     banks: Banks | None = None,
+    draw_labels: bool = False,
 ) -> list[Conversation]:
     """Conversations for the given kinds, one per entry of ``kinds``, in a shuffled order.
 
@@ -307,11 +335,16 @@ def generate_conversations(
         The phrase banks the scripted lines come from; by default the ``private`` half,
         which the nodes' data and the test file are written from (the ``public`` half is
         the server's pretraining set's, :mod:`.public`).
+    draw_labels
+        Each conversation is grooming with probability ``positive_rate``, instead of an
+        exact share with both classes present (a device's handful of chats).
     """
     banks = bank_half("private") if banks is None else banks
     count = len(kinds)
     if positive_rate is None:
         labels = [int(rng.random() < KIND_PROFILES[kind].positive_rate) for kind in kinds]
+    elif draw_labels:
+        labels = [int(rng.random() < positive_rate) for _ in kinds]
     else:
         positives = round(positive_rate * count)
         if count >= 2:
@@ -367,7 +400,45 @@ def _remove_stale(out_dir: Path, keep: set[str]) -> None:
             logger.info("removed %s, left over from a previous run with more nodes", stale)
 
 
-def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], out_dir: Path) -> dict[str, Any]:
+def node_sizes(settings: SynthSettings, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Each node's number of conversations, by the settings' size distribution."""
+    if settings.size_distribution == "power_law":
+        return power_law_sizes(
+            count,
+            low=settings.min_node_conversations,
+            high=settings.max_node_conversations,
+            exponent=settings.size_exponent,
+            rng=rng,
+        )
+    return dirichlet_sizes(
+        settings.conversations_per_node * count,
+        num_parts=count,
+        alpha=settings.size_skew,
+        rng=rng,
+        minimum=settings.min_node_conversations,
+    )
+
+
+def _kind_summaries(nodes: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per node kind: how many nodes, conversations and positives, and the range of node sizes."""
+    kinds: dict[str, dict[str, Any]] = {}
+    for node in nodes:
+        entry = kinds.setdefault(
+            node["kind"], {"nodes": 0, "conversations": 0, "positives": 0, "real_chats": 0, "smallest": None, "largest": 0}
+        )
+        entry["nodes"] += 1
+        entry["conversations"] += node["conversations"]
+        entry["positives"] += node["positives"]
+        entry["real_chats"] += node["real_chats"]
+        smallest = entry["smallest"]
+        entry["smallest"] = node["conversations"] if smallest is None else min(smallest, node["conversations"])
+        entry["largest"] = max(entry["largest"], node["conversations"])
+    return kinds
+
+
+def generate_federation(
+    settings: SynthSettings, *, node_kinds: Sequence[str], out_dir: Path, layout: str = "files"
+) -> dict[str, Any]:
     """Write a synthetic federation to ``out_dir`` and return its manifest.
 
     Parameters
@@ -376,18 +447,23 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
         Sizes, skews, lengths and seed.
     node_kinds
         Kind of each node, in order (each one of :data:`NODE_KINDS`); node ``i`` is
-        written to ``node-{i}.jsonl``.
+        written to ``node-{i}.jsonl``, or is node ``i`` of the store.
     out_dir
         Folder to write to (created if missing). Node files that a previous run of the
         generator listed in its manifest and this run does not write are removed.
+    layout
+        ``files`` (one JSONL file per node) or ``sharded`` (one store with an index by
+        node, :mod:`federation.data.store`: for thousands of small nodes). Either way no
+        more than one node's conversations are held in memory at a time.
 
     Returns
     -------
     dict
         The manifest also written to ``manifest.json``: generator version, seed,
-        settings, node kinds, per node name/kind/file/conversations/positives/negatives,
-        the same for the test file, and the number of distinct message texts overall
-        (what the embedding cache will have to encode).
+        settings, node kinds, per node name/kind/file/conversations/positives/negatives
+        (a ``files`` layout; ``sharded`` lists ``nodes_by_kind`` instead), the same for
+        the test file, and the number of distinct message texts overall (what the
+        embedding cache will have to encode).
 
     Notes
     -----
@@ -397,35 +473,39 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
     Files are written atomically.
     """
     kinds = _check_kinds(node_kinds)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout {layout!r} is unknown; use one of {', '.join(LAYOUTS)}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output folder {out_dir} is an existing file; give a folder path")
     plan = np.random.default_rng(np.random.SeedSequence([settings.seed, _STREAM_PLAN]))
-    sizes = dirichlet_sizes(
-        settings.conversations_per_node * len(kinds),
-        num_parts=len(kinds),
-        alpha=settings.size_skew,
-        rng=plan,
-        minimum=settings.min_node_conversations,
-    )
+    sizes = node_sizes(settings, len(kinds), plan)
     rates = [skewed_rate(KIND_PROFILES[kind].positive_rate, alpha=settings.label_skew, rng=plan) for kind in kinds]
 
     node_pool, test_pool = background_pool("nodes"), background_pool("test")
     nodes, texts = [], set()
-    for index, (kind, size, rate) in enumerate(zip(kinds, sizes, rates)):
-        name = f"node-{index}"
-        conversations = generate_conversations(
-            [kind] * int(size),
-            positive_rate=rate,
-            prefix=f"n{index}",
-            settings=settings,
-            rng=stream_rng(settings.seed, _STREAM_NODE, index),
-            pool=node_pool,
-        )
-        write_jsonl(out_dir / f"{name}.jsonl", conversations)
-        texts.update(m.text for c in conversations for m in c.messages)
-        nodes.append(_summary(name, kind, f"{name}.jsonl", conversations))
-        logger.debug("wrote %s: %d conversations", name, len(conversations))
+    store = StoreWriter(out_dir, extra={"generator": "cesagram-fl synthetic", "seed": settings.seed}) if layout == "sharded" else None
+    with store or nullcontext():
+        for index, (kind, size, rate) in enumerate(zip(kinds, sizes, rates)):
+            name = f"node-{index}"
+            conversations = generate_conversations(
+                [kind] * int(size),
+                positive_rate=rate,
+                prefix=f"n{index}",
+                settings=settings,
+                rng=stream_rng(settings.seed, _STREAM_NODE, index),
+                pool=node_pool,
+                draw_labels=settings.size_distribution == "power_law",
+            )
+            if store is not None:
+                store.add(conversations)
+            else:
+                write_jsonl(out_dir / f"{name}.jsonl", conversations)
+            texts.update(m.text for c in conversations for m in c.messages)
+            nodes.append(_summary(name, kind, f"{name}.jsonl" if store is None else STORE_MANIFEST, conversations))
+            logger.debug("wrote %s: %d conversations", name, len(conversations))
+    if store is None:
+        (out_dir / STORE_MANIFEST).unlink(missing_ok=True)  # a store left by an earlier sharded run would be read instead
 
     test_rng = stream_rng(settings.seed, _STREAM_TEST)
     test_kinds = [test_rng.choice(kinds) for _ in range(settings.test_conversations)]
@@ -437,14 +517,16 @@ def generate_federation(settings: SynthSettings, *, node_kinds: Sequence[str], o
     test_summary = _summary("test", "mixed", TEST_FILE, test)
     test_summary["kinds"] = {kind: test_kinds.count(kind) for kind in sorted(set(kinds))}
 
-    _remove_stale(out_dir, {node["file"] for node in nodes})
+    _remove_stale(out_dir, {node["file"] for node in nodes} if store is None else set())
     manifest = {
         "generator": "cesagram-fl synthetic",
         "version": GENERATOR_VERSION,
         "seed": settings.seed,
         "settings": asdict(settings),
+        "layout": layout,
         "node_kinds": kinds,
-        "nodes": nodes,
+        "nodes": nodes if store is None else [],
+        "nodes_by_kind": _kind_summaries(nodes),
         "test": test_summary,
         "distinct_texts": len(texts),
     }

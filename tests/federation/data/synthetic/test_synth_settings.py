@@ -38,7 +38,7 @@ def test_bad_setting_names_field_value_and_allowed_range(changes, field, hint):
 
 def test_defaults_are_valid_plain_scalars():
     settings = SynthSettings()
-    assert all(isinstance(getattr(settings, f.name), (int, float)) for f in fields(settings))
+    assert all(isinstance(getattr(settings, f.name), (int, float, str)) for f in fields(settings))
     assert settings.min_messages == 6 and settings.max_messages == 150
 
 
