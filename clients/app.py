@@ -133,6 +133,7 @@ def _load(node: NodeSettings, run: RunSettings, policy: NodePolicy) -> NodeData:
     return node_data(
         node.data_path,
         store_node=node.store_node,
+        simulated=node.simulated,
         spec=run.model,
         cache_dir=str(policy.cache_folder),
         validation_fraction=policy.validation_fraction,
@@ -247,7 +248,9 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     result = evaluate(head=head, data=data.validation, window=run.model.score_window)
     histogram = ScoreHistogram.from_scores(result.scores, result.labels, bins=run.evaluation.histogram_bins)
     pos, neg = histogram.to_lists()
-    if policy.histogram_noise > 0:
+    # A simulated device that holds no validation conversation has nothing to release: noise
+    # alone (clipped at 0) would only bias the server's threshold histogram.
+    if policy.histogram_noise > 0 and not (node.simulated and not len(result.labels)):
         (pos, neg), _ = release_histograms(
             node.ledger_path,
             run_id=run.run_id,

@@ -16,7 +16,7 @@ from pathlib import Path
 from federation.data.load import load_conversations
 from federation.data.nodes import read_simulated_node, source_stamp
 from federation.errors import DataError
-from federation.data.split import split_validation
+from federation.data.split import split_device, split_validation
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MessageEncoder
 from federation.models.features import FeatureSet, build_features
@@ -49,13 +49,20 @@ def encoder_for(spec: ModelSpec, cache_dir: str) -> MessageEncoder:
 
 @lru_cache(maxsize=8)
 def _load(
-    path: Path, store_node: int | None, mtime_ns: int, spec: ModelSpec, cache_dir: str, fraction: float, seed: int
+    path: Path,
+    store_node: int | None,
+    simulated: bool,
+    mtime_ns: int,
+    spec: ModelSpec,
+    cache_dir: str,
+    fraction: float,
+    seed: int,
 ) -> NodeData:
     started = time.perf_counter()
     conversations = load_conversations(path) if store_node is None else read_simulated_node(path.parent, store_node)
-    train, validation = split_validation(conversations, fraction=fraction, seed=seed)
-    if not train:  # a device with a chat or two: too small to hold any out, it trains on all and validates none
-        train, validation = validation, []
+    # A simulated device with a chat or two trains on all of it; a real node refuses (split_device says why).
+    split = split_device if simulated else split_validation
+    train, validation = split(conversations, fraction=fraction, seed=seed)
     encoder = encoder_for(spec, cache_dir)
     train_set = build_features(train, encoder, max_messages=spec.max_messages)
     validation_set = build_features(validation, encoder, max_messages=spec.max_messages)
@@ -78,6 +85,7 @@ def node_data(
     validation_fraction: float,
     seed: int,
     store_node: int | None = None,
+    simulated: bool = False,
 ) -> NodeData:
     """Load, split and featurise a node's file (or its part of a store), reusing the work while it is unchanged.
 
@@ -88,4 +96,4 @@ def node_data(
         mtime_ns = source_stamp(path)
     except OSError as error:
         raise DataError(f"{path}: cannot read the node's data file ({error.strerror})") from None
-    return _load(path, store_node, mtime_ns, spec, cache_dir, validation_fraction, seed)
+    return _load(path, store_node, simulated, mtime_ns, spec, cache_dir, validation_fraction, seed)

@@ -26,6 +26,9 @@ DEPLOYMENT_PREFIX = "deployment."
 #: Ray's own word for "start a new local instance": with it ``ray.init()`` reads neither
 #: ``RAY_ADDRESS`` nor the ``ray_current_cluster`` file of Ray's temp folder.
 PRIVATE_RAY = "local"
+#: Ray's switch for multi-machine clusters; "0" makes a local instance bind 127.0.0.1 (its
+#: name says Windows or macOS, where it is off by default; it reads it on Linux too).
+RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Ray's variable for a job's runtime environment, set by its job manager (``ray job submit``);
 #: the one way to hand the virtual nodes' environment to workers of a cluster we did not start.
 RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
@@ -81,9 +84,13 @@ class RuntimeSettings:
         included. Workers of an existing cluster are started by its own raylets, so the
         virtual nodes' environment (their policy, never the run config's) travels as the
         job's runtime environment instead.
+
+        A private instance serves this machine only, so it binds loopback: Ray takes the
+        node's address from the host's route unless clusters are off
+        (``ray._private.services.get_node_ip_address``), and then uses ``127.0.0.1``.
         """
         if self.ray_address is None:
-            return {"RAY_ADDRESS": PRIVATE_RAY}
+            return {"RAY_ADDRESS": PRIVATE_RAY, RAY_CLUSTERS_ENV: "0"}
         job = {"runtime_env": {"env_vars": {k: str(v) for k, v in node_env.items() if k != "PYTHONPATH"}}}
         return {"RAY_ADDRESS": self.ray_address, RAY_JOB_CONFIG_ENV: json.dumps(job)}
 

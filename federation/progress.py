@@ -20,8 +20,9 @@ def format_progress(line: Mapping[str, Any]) -> str:
 
     # Nodes of this version send no training loss (it is not on their allow-list): no column then.
     loss = "" if line.get("train_loss") is None else f" | train loss {num(line.get('train_loss'))}"
-    if line.get("central_epsilon") is not None:  # central DP: one client-level epsilon for the run
-        epsilon = f"client-level epsilon {num(line.get('central_epsilon'), '.2f')}"
+    if "central_epsilon" in line:  # central DP: one client-level epsilon for the run (null: no noise, infinite)
+        value = line["central_epsilon"]
+        epsilon = f"client-level epsilon {'inf' if value is None else format(value, '.2f')}"
     else:
         epsilon = f"max epsilon {num(line.get('max_epsilon'), '.2f')}"
     text = (

@@ -12,6 +12,7 @@ from typing import Any
 from federation.io import atomic_write_json, atomic_write_text
 from federation.runconfig import INPUT_KINDS, WHITE_KINDS, RunSettings
 from federation.history import RunHistory
+from federation.privacy.accounting import central_epsilon
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,14 @@ def privacy_summary(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "accountants": sorted({str(p["accountant"]) for p in nodes.values()}),
         "units": sorted({str(p["unit"]) for p in nodes.values()}),
         "stopped_for_budget": sum(1 for p in nodes.values() if p.get("stopped_for_budget")),
+        # each against its own cap: a max epsilon beside a max cap would hide one node over its cap
+        "over_cap": sum(1 for p in nodes.values() if _over_cap(p)),
     }
+
+
+def _over_cap(entry: Mapping[str, Any]) -> bool:
+    epsilon, cap = entry.get("epsilon"), entry.get("cap")
+    return epsilon is not None and cap is not None and epsilon > cap + 1e-9
 
 
 def communication_per_round(communication: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
@@ -129,15 +137,15 @@ def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
             },
         }
     if run.privacy.mode == "central":
-        from federation.privacy.accounting import epsilon_of
-
         privacy = run.privacy
         rate = run.strategy.fraction_train
         rounds = len(recorder.rounds)  # every round samples and counts, aggregated or skipped
-        epsilon = (
-            epsilon_of([(privacy.noise_multiplier, rate, rounds)], delta=privacy.delta, accountant=privacy.accountant)
-            if privacy.noise_multiplier > 0 and rounds
-            else (float("inf") if rounds else 0.0)
+        epsilon = central_epsilon(
+            noise_multiplier=privacy.noise_multiplier,
+            sample_rate=rate,
+            rounds=rounds,
+            delta=privacy.delta,
+            accountant=privacy.accountant,
         )
         skipped = [note for note in recorder.notes if "central DP:" in note]
         return {
@@ -519,6 +527,8 @@ def privacy_lines(privacy: dict[str, Any]) -> list[str]:
             "Each node's figures are in report.json (`privacy.nodes`).",
             "",
         ]
+        if pooled["over_cap"]:
+            lines += [f"**{pooled['over_cap']} node(s) spent more than their own cap.**", ""]
     if privacy.get("central"):
         c = privacy["central"]
         lines += [
@@ -572,7 +582,27 @@ def _kind_lines(kinds: dict[str, dict[str, int | float]], nodes: Mapping[str, Ma
             f"| {kind} | {k['nodes']} | {k['conversations']} | {k['positives']} | {spread} | {k['nodes_trained']} "
             f"| {k['node_rounds_trained']} | {k['missed']} | {k['declined']} | {k['failed']} |"
         )
-    return [*lines, "", *_failure_lines(node_failures(nodes))]
+    return [*lines, "", *_failure_lines(node_failures(nodes)), *_decline_lines(nodes)]
+
+
+def _decline_lines(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why nodes declined, each distinct reason once with how often and the first nodes that gave it.
+
+    A reason starts with the node's name ("node-7: declined: ..."); it is dropped so that one
+    refusal of thousands of nodes (a policy, a spent budget) reads as one line.
+    """
+    reasons: dict[str, list[str]] = {}
+    for name, node in nodes.items():
+        for why in (node.get("declined") or {}).values():
+            text = str(why)
+            text = text.split(": ", 1)[1] if text.startswith(f"{name}: ") else text
+            reasons.setdefault(text, []).append(name)
+    if not reasons:
+        return []
+    lines = ["Declined, by reason:", ""]
+    for text, names in sorted(reasons.items(), key=lambda item: -len(item[1])):
+        lines.append(f"- {len(names)} time(s): {text} ({name_list(sorted(dict.fromkeys(names), key=_natural))})")
+    return [*lines, ""]
 
 
 def _failure_lines(failures: list[tuple[int, str, str, str]]) -> list[str]:
@@ -844,4 +874,5 @@ def card_privacy_lines(nodes: dict[str, dict[str, Any]]) -> list[str]:
         f"at delta {', '.join(str(d) for d in pooled['deltas']) or '-'} ({', '.join(pooled['accountants'])} accountant, "
         f"unit: one {', '.join(pooled['units'])}), cap at most {_fmt(pooled['cap_max'])}; "
         f"{pooled['stopped_for_budget']} stopped for their budget"
+        + (f"; {pooled['over_cap']} spent more than their own cap" if pooled["over_cap"] else "")
     ]

@@ -35,18 +35,10 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
 
+from federation.privacy.accounting import central_epsilon
 from federation.wire import l2_norm, record_to_arrays
 
 __all__ = ["CentralDP", "central_epsilon"]
-
-
-def central_epsilon(*, noise_multiplier: float, sample_rate: float, rounds: int, delta: float, accountant: str) -> float:
-    """Client-level epsilon of ``rounds`` releases of :class:`CentralDP` (inf without noise)."""
-    from federation.privacy.accounting import epsilon_of
-
-    if noise_multiplier <= 0:
-        return float("inf") if rounds else 0.0
-    return epsilon_of([(noise_multiplier, sample_rate, rounds)], delta=delta, accountant=accountant)
 
 
 class CentralDP(DifferentialPrivacyClientSideFixedClipping):

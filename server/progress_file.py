@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ class ProgressFile(RoundCallbacks):
             "rejected": sorted(record.rejected),
         }
         if self.central_epsilon is not None:
-            line["central_epsilon"] = self.central_epsilon(len(self.history.rounds))
+            epsilon = self.central_epsilon(len(self.history.rounds))
+            line["central_epsilon"] = epsilon if math.isfinite(epsilon) else None  # strict JSON: no Infinity
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")

@@ -26,7 +26,7 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, training_parts, write_report
 from federation.runconfig import INPUT_KINDS, RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
-from server.central_dp import central_epsilon
+from federation.privacy.accounting import central_epsilon
 from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
 from server.evaluation import merge_early_counts
 from deploy.settings import DeploymentSettings

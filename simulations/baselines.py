@@ -20,9 +20,10 @@ from federation.assessment import EarlyRule, assess, prevalence_table
 from federation.bundle import BundleMeta, save_bundle
 from federation.data.load import load_conversations
 from federation.data.nodes import read_simulated_node
-from federation.data.split import split_validation
+from federation.data.split import split_device
 from federation.data.types import Conversation
-from federation.errors import PrivacyBudgetExceeded
+from federation.data.store import is_store
+from federation.errors import ConfigError, PrivacyBudgetExceeded
 from federation.histograms import ScoreHistogram
 from federation.history import NodeRecord, RoundRecord, RunHistory
 from federation.io import atomic_write_json
@@ -58,10 +59,16 @@ class Party:
 
 
 def _load_parties(settings: RunSettings, encoder: Any) -> list[tuple[str, str, list[Conversation], list[Conversation]]]:
+    """Each node's train and validation conversations, split as its virtual node splits them."""
+    if settings.mode == "local" and is_store(Path(settings.data_dir)):
+        raise ConfigError(
+            f"mode=local trains one model per node, and {settings.data_dir} is a store of {settings.nodes} small "
+            "nodes (a chat or a few each); use mode=centralized for a baseline"
+        )
     parties = []
     for i, kind in enumerate(settings.kinds):
         conversations = read_simulated_node(Path(settings.data_dir), i)
-        train_part, validation_part = split_validation(
+        train_part, validation_part = split_device(
             conversations, fraction=settings.evaluation.validation_fraction, seed=settings.seed
         )
         parties.append((f"node-{i}", kind, train_part, validation_part))

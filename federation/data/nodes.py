@@ -10,24 +10,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from federation.data.load import load_conversations
-from federation.data.store import STORE_MANIFEST, NodeStore, is_store
+from federation.data.store import STORE_INDEX, STORE_MANIFEST, NodeStore, is_store
+from federation.errors import DataError
 from federation.data.types import Conversation
 
 __all__ = ["node_file", "read_simulated_node", "source_stamp"]
 
 
 def node_file(data_dir: Path, index: int) -> Path:
-    """Where node ``index``'s data lives: its own file, or the store's manifest."""
+    """Where node ``index``'s data lives: its own file, or the store's manifest.
+
+    A folder with a store's index but no manifest is a store being (re)written, or one whose
+    writer died: its node files, if any, are not read in its place.
+    """
     folder = Path(data_dir)
-    return folder / STORE_MANIFEST if is_store(folder) else folder / f"node-{index}.jsonl"
+    if is_store(folder):
+        return folder / STORE_MANIFEST
+    if (folder / STORE_INDEX).exists():
+        raise DataError(f"{folder}: a node store without its {STORE_MANIFEST} (incomplete); write the store again")
+    return folder / f"node-{index}.jsonl"
 
 
 def read_simulated_node(data_dir: Path, index: int) -> list[Conversation]:
     """Node ``index``'s conversations, strictly (a bad record is a one-line ``DataError``)."""
-    folder = Path(data_dir)
-    if is_store(folder):
-        return NodeStore(folder).read(index)
-    return load_conversations(folder / f"node-{index}.jsonl")
+    path = node_file(data_dir, index)
+    return NodeStore(path.parent).read(index) if path.name == STORE_MANIFEST else load_conversations(path)
 
 
 def source_stamp(path: Path) -> int:

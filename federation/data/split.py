@@ -26,3 +26,18 @@ def split_validation(
     for conversation in conversations:
         (validation if _unit_interval(seed, conversation.id) < fraction else train).append(conversation)
     return train, validation
+
+
+def split_device(
+    conversations: Sequence[Conversation], *, fraction: float, seed: int
+) -> tuple[list[Conversation], list[Conversation]]:
+    """:func:`split_validation`, except that a node too small to keep any training conversation trains on all.
+
+    For the virtual devices of a cross-device simulation (a chat or two each), whose data
+    never changes during a run: without it a sampled device with an empty training split
+    fails its round, and under central DP one missing update stops a round. Real nodes use
+    :func:`split_validation` and refuse instead, since a file that grows later would move
+    conversations a model trained on back into validation.
+    """
+    train, validation = split_validation(conversations, fraction=fraction, seed=seed)
+    return (validation, []) if not train else (train, validation)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from federation.checks import is_integer
 from federation.data.issues import IssueCollector, open_data_file, read_failed
 from federation.data.jsonl import read_records
 from federation.data.records import conversation_to_record
@@ -33,7 +34,7 @@ from federation.data.types import Conversation
 from federation.errors import DataError
 from federation.io import atomic_write_json
 
-__all__ = ["STORE_MANIFEST", "NodeStore", "StoreWriter", "is_store"]
+__all__ = ["STORE_INDEX", "STORE_MANIFEST", "NodeStore", "StoreWriter", "is_store", "remove_store"]
 
 STORE_MANIFEST = "store.json"
 STORE_DATA = "conversations.jsonl"
@@ -41,6 +42,12 @@ STORE_INDEX = "index.npy"
 STORE_VERSION = 1
 #: Columns of the index: where a node's lines start, how many bytes they take, how many conversations.
 _OFFSET, _LENGTH, _COUNT = 0, 1, 2
+
+
+def remove_store(folder: Path) -> None:
+    """Delete a store's files from ``folder`` (its manifest first: a reader never sees half of one)."""
+    for name in (STORE_MANIFEST, STORE_INDEX, STORE_DATA):
+        (Path(folder) / name).unlink(missing_ok=True)
 
 
 def is_store(folder: Path) -> bool:
@@ -52,7 +59,9 @@ class StoreWriter:
     """Writes a store node by node in bounded memory; on error nothing of it is left behind.
 
     Use as a context manager; :meth:`add` appends the next node (node ``i`` is the ``i``-th
-    call). ``extra`` goes into the manifest.
+    call; a node with no conversation is refused, as an empty node file is). ``extra`` goes
+    into the manifest. A store already in the folder stays readable until the new one is
+    complete, and stays as it was if the writer fails.
     """
 
     def __init__(self, folder: Path, *, extra: dict[str, Any] | None = None) -> None:
@@ -65,13 +74,14 @@ class StoreWriter:
 
     def __enter__(self) -> StoreWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / STORE_MANIFEST).unlink(missing_ok=True)  # the folder is no store until the end
         self._handle = open(self._data_tmp, "wb")  # noqa: SIM115 - closed in __exit__
         return self
 
     def add(self, conversations: Sequence[Conversation]) -> int:
         """Append the next node's conversations; return its index."""
         assert self._handle is not None, "use StoreWriter as a context manager"
+        if not conversations:
+            raise DataError(f"{self.folder}: node {len(self._rows)} has no conversations; a store holds none empty")
         data = "".join(
             json.dumps(conversation_to_record(c), ensure_ascii=False, allow_nan=False) + "\n" for c in conversations
         ).encode("utf-8")
@@ -95,6 +105,7 @@ class StoreWriter:
         index_tmp = self.folder / f".{STORE_INDEX}.tmp"
         with open(index_tmp, "wb") as out:
             np.save(out, index)
+        (self.folder / STORE_MANIFEST).unlink(missing_ok=True)  # no store from here until the new manifest
         os.replace(self._data_tmp, self.folder / STORE_DATA)
         os.replace(index_tmp, self.folder / STORE_INDEX)
         atomic_write_json(
@@ -110,6 +121,20 @@ class StoreWriter:
         )
 
 
+def _contiguous(index: np.ndarray, data_bytes: int) -> bool:
+    """Whether the slices tile the data file in node order: no node can read another's bytes."""
+    offsets, lengths, counts = index[:, _OFFSET], index[:, _LENGTH], index[:, _COUNT]
+    if not len(index):
+        return data_bytes == 0
+    return bool(
+        offsets[0] == 0
+        and (lengths >= 0).all()
+        and (counts >= 1).all()
+        and (offsets[1:] == offsets[:-1] + lengths[:-1]).all()
+        and offsets[-1] + lengths[-1] == data_bytes
+    )
+
+
 class NodeStore:
     """Read access to a store: its manifest, and one node's conversations at a time.
 
@@ -122,21 +147,27 @@ class NodeStore:
         manifest_path = self.folder / STORE_MANIFEST
         try:
             self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            self.nodes = int(self.manifest["nodes"])
-            data_bytes = int(self.manifest["data_bytes"])
+            self.nodes, data_bytes = self.manifest["nodes"], self.manifest["data_bytes"]
         except FileNotFoundError:
             raise DataError(f"{self.folder}: not a node store (no {STORE_MANIFEST}); write it again") from None
         except (OSError, ValueError, KeyError, TypeError):
             raise DataError(f"{manifest_path}: unreadable store manifest; write the store again") from None
+        if not (is_integer(self.nodes, numpy=False) and is_integer(data_bytes, numpy=False)) or min(self.nodes, data_bytes) < 0:
+            raise DataError(f"{manifest_path}: nodes and data_bytes must be whole numbers >= 0; write the store again")
+        index_path = self.folder / STORE_INDEX
         try:
-            self.index = np.load(self.folder / STORE_INDEX, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            raise DataError(f"{self.folder / STORE_INDEX}: missing or unreadable store index; write the store again") from None
-        if self.index.shape != (self.nodes, 3) or self.index.dtype != np.int64:
+            self.index = np.load(index_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            raise DataError(f"{index_path}: missing or unreadable store index; write the store again") from None
+        if self.index.dtype != np.int64:
+            raise DataError(f"{index_path}: index of {self.index.dtype}, not int64; write the store again")
+        if self.index.shape != (self.nodes, 3):
             raise DataError(
-                f"{self.folder / STORE_INDEX}: index of shape {self.index.shape} does not match the manifest's "
-                f"{self.nodes} nodes; write the store again"
+                f"{index_path}: index of shape {self.index.shape} does not match the manifest's {self.nodes} nodes; "
+                "write the store again"
             )
+        if not _contiguous(self.index, data_bytes):
+            raise DataError(f"{index_path}: node slices overlap, leave gaps or run past the data; write the store again")
         self.data_path = self.folder / STORE_DATA
         try:
             size = self.data_path.stat().st_size

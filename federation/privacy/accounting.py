@@ -207,3 +207,14 @@ def epsilon_of(history: Sequence[Sequence[object]], *, delta: float, accountant:
     if not steps:
         return 0.0
     return _prv_epsilon(steps, delta)
+
+
+def central_epsilon(*, noise_multiplier: float, sample_rate: float, rounds: int, delta: float, accountant: str) -> float:
+    """Client-level epsilon of ``rounds`` releases of central DP over Poisson-sampled nodes (inf without noise).
+
+    One formula for the report's privacy section, the round line and the server's strategy
+    (:class:`server.central_dp.CentralDP`), so that they cannot drift apart.
+    """
+    if noise_multiplier <= 0:
+        return float("inf") if rounds else 0.0
+    return epsilon_of([(noise_multiplier, sample_rate, rounds)], delta=delta, accountant=accountant) if rounds else 0.0

@@ -582,7 +582,8 @@ def test_virtual_nodes_of_a_store_read_their_own_part_and_a_one_chat_node_still_
     with StoreWriter(store) as writer:
         writer.add(chats[:10])
         writer.add(chats[10:])  # a device with one chat
-    env = virtual_policy_env({"accept_privacy": ["record", "central"], "count_granularity": 1}, split_seed=0)
+    policy = {"accept_privacy": ["record", "central"], "count_granularity": 1, "histogram_noise": 1.0}
+    env = virtual_policy_env(policy, split_seed=0)
     monkeypatch.setenv(VIRTUAL_POLICY_ENV, env[VIRTUAL_POLICY_ENV])
     flat = run_config(
         privacy=PrivacySettings(mode="central", noise_multiplier=1.0, clipping_norm=1.0),
@@ -606,4 +607,6 @@ def test_virtual_nodes_of_a_store_read_their_own_part_and_a_one_chat_node_still_
     evaluated = evaluate_handler(message("evaluate"), virtual(1))
     assert not evaluated.has_error()
     scores = evaluated.content[ConfigKeys.METRICS_RECORD]
+    # Nothing to release: no noise-only histogram (it would bias the threshold), no ledger spend.
     assert scores[ConfigKeys.NUM_EXAMPLES] == 0 and sum(scores[ConfigKeys.HIST_POS]) + sum(scores[ConfigKeys.HIST_NEG]) == 0
+    assert not (ledger_dir / "node-1.json").exists()  # the release would have needed (and charged) a ledger

@@ -8,6 +8,7 @@ slow test that sends SIGTERM to a real ``cesagram simulate`` is
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from federation.errors import ConfigError, RuntimeFailure
 from deploy.flower_processes import free_port, process_name
 from simulations.compose import compose
 from deploy.flower_run import StartupStep, submit_run, watch_startup
-from deploy.settings import RuntimeSettings
+from deploy.settings import RAY_CLUSTERS_ENV, RuntimeSettings
 from simulations.settings import runtime_settings
 from tests.processes import kill_all, left_after, stale_ray_tmpdir
 
@@ -68,6 +69,19 @@ def test_private_ray_ignores_ray_address_and_a_stale_cluster(monkeypatch: pytest
         assert job == {"runtime_env": {"env_vars": {"CESAGRAM_X": "1"}}}
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_private_ray_binds_loopback_and_a_cluster_is_left_to_its_own_address() -> None:
+    """Ray takes a local instance's address from the host's route; the private one must use 127.0.0.1."""
+    probe = "import ray._private.services as s; print(s.get_node_ip_address())"
+
+    def address(env: dict[str, str]) -> str:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        done = subprocess.run([sys.executable, "-c", probe], env={**base, **env}, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert address(RuntimeSettings().ray_environment({})) == "127.0.0.1"
+    assert RAY_CLUSTERS_ENV not in RuntimeSettings(ray_address="127.0.0.1:6390").ray_environment({})
 
 
 def test_an_unreachable_ray_cluster_is_one_line_before_anything_starts() -> None:

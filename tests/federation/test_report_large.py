@@ -268,3 +268,26 @@ def test_a_small_report_keeps_its_rows_per_node(small: Written) -> None:
     names, _, grid = participation_grid(small.report)
     assert names == [f"node-{i}" for i in range(5)] and len(grid) == 5
     assert small.report["nodes_summary"]["hotline"]["nodes"] == 2  # node-0 and node-3
+
+
+def test_report_md_says_why_nodes_declined_once_per_reason(large: Written) -> None:
+    nodes = _section(large.markdown, "Nodes")
+    assert "Declined, by reason:" in nodes
+    reasons = [line for line in nodes if line.startswith("- 150 time(s): ")]
+    assert [line.split(" (")[0] for line in reasons] == [
+        "- 150 time(s): privacy budget exhausted",
+        "- 150 time(s): its policy: not this week",
+    ]
+    assert "node-5, node-25, node-45" in reasons[0] and "and 130 more" in reasons[0]
+
+
+def test_a_node_over_its_own_cap_is_counted_whatever_the_other_caps() -> None:
+    from federation.report import privacy_summary
+
+    entry = {"delta": DELTA, "accountant": "rdp", "unit": "conversation"}
+    nodes = {
+        "a": {**entry, "epsilon": 3.0, "cap": 2.0},  # over its own cap, below the largest cap
+        "b": {**entry, "epsilon": 1.0, "cap": 9.0},
+    }
+    summary = privacy_summary(nodes)
+    assert (summary["epsilon_max"], summary["cap_max"], summary["over_cap"]) == (3.0, 9.0, 1)

@@ -34,7 +34,7 @@ from federation.checks import is_finite_number, is_integer
 from federation.data.chitchat import background_pool
 from federation.data.partition import dirichlet_sizes, power_law_sizes, skewed_rate
 from federation.data.records import write_jsonl
-from federation.data.store import STORE_MANIFEST, StoreWriter
+from federation.data.store import STORE_MANIFEST, StoreWriter, remove_store
 from federation.data.synthetic.background import real_chat
 from federation.data.synthetic.bank import Banks, bank_half
 from federation.data.synthetic.benign import benign_conversation
@@ -505,7 +505,7 @@ def generate_federation(
             nodes.append(_summary(name, kind, f"{name}.jsonl" if store is None else STORE_MANIFEST, conversations))
             logger.debug("wrote %s: %d conversations", name, len(conversations))
     if store is None:
-        (out_dir / STORE_MANIFEST).unlink(missing_ok=True)  # a store left by an earlier sharded run would be read instead
+        remove_store(out_dir)  # a store left by an earlier sharded run would be read instead
 
     test_rng = stream_rng(settings.seed, _STREAM_TEST)
     test_kinds = [test_rng.choice(kinds) for _ in range(settings.test_conversations)]

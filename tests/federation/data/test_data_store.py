@@ -73,13 +73,51 @@ def test_a_bad_record_in_a_node_slice_names_the_node_and_line_never_its_text(tmp
     assert "(node 1):2: label: expected 0 or 1" in message and "chat" not in message
 
 
-def test_a_writer_that_fails_leaves_no_store_behind(tmp_path: Path) -> None:
-    _store(tmp_path, [1])
+def test_a_writer_that_fails_leaves_the_old_store_as_it_was(tmp_path: Path) -> None:
+    old = _store(tmp_path, [1, 2])
     with pytest.raises(RuntimeError), StoreWriter(tmp_path) as writer:
-        writer.add([_conversation(0, 0)])
+        writer.add([_conversation(5, 0)])
         raise RuntimeError("the generator broke")
-    assert not is_store(tmp_path)  # the old manifest went first: a half-written store is never read
+    assert NodeStore(tmp_path).read(1) == old[1]
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    with pytest.raises(DataError, match="node 0 has no conversations"), StoreWriter(tmp_path) as writer:
+        writer.add([])
+    (tmp_path / STORE_MANIFEST).unlink()  # a writer killed between its renames
+    write_jsonl(tmp_path / "node-0.jsonl", [_conversation(9, 0)])
+    with pytest.raises(DataError, match="without its store.json"):
+        read_simulated_node(tmp_path, 0)  # the stale node file is not read in the store's place
+
+
+def _rewrite_index(folder: Path, index: np.ndarray) -> None:
+    with open(folder / "index.npy", "wb") as out:
+        np.save(out, index)
+
+
+def test_an_index_whose_slices_do_not_tile_the_data_is_refused(tmp_path: Path) -> None:
+    _store(tmp_path, [2, 3, 1])
+    good = np.load(tmp_path / "index.npy")
+    reads_past = good.copy()
+    reads_past[0, 1] = -1  # would read to the end: every later node's chats
+    other_node = good.copy()
+    other_node[0] = good[1]  # node 0 pointing at node 1's slice
+    for index in (reads_past, other_node):
+        _rewrite_index(tmp_path, index)
+        with pytest.raises(DataError, match="overlap, leave gaps or run past"):
+            NodeStore(tmp_path)
+    _rewrite_index(tmp_path, good.astype(np.int32))
+    with pytest.raises(DataError, match="not int64"):
+        NodeStore(tmp_path)
+    (tmp_path / "index.npy").write_bytes(b"")
+    with pytest.raises(DataError, match="unreadable store index"):
+        NodeStore(tmp_path)
+    manifest = json.loads((tmp_path / STORE_MANIFEST).read_text())
+    for bad in (3.7, True, "3"):
+        (tmp_path / STORE_MANIFEST).write_text(json.dumps({**manifest, "nodes": bad}))
+        with pytest.raises(DataError, match="whole numbers"):
+            NodeStore(tmp_path)
+    (tmp_path / STORE_MANIFEST).write_text(json.dumps(manifest).replace(f'"nodes": {manifest["nodes"]}', '"nodes": Infinity'))
+    with pytest.raises(DataError, match="whole numbers"):
+        NodeStore(tmp_path)
 
 
 def test_power_law_sizes_are_bounded_heavy_tailed_and_prefix_stable() -> None:
