@@ -250,7 +250,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     pos, neg = histogram.to_lists()
     # A simulated device that holds no validation conversation has nothing to release: noise
     # alone (clipped at 0) would only bias the server's threshold histogram.
-    if policy.histogram_noise > 0 and not (node.simulated and not len(result.labels)):
+    if policy.histogram_noise > 0 and (len(result.labels) or not node.simulated):
         (pos, neg), _ = release_histograms(
             node.ledger_path,
             run_id=run.run_id,

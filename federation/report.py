@@ -12,7 +12,7 @@ from typing import Any
 from federation.io import atomic_write_json, atomic_write_text
 from federation.runconfig import INPUT_KINDS, WHITE_KINDS, RunSettings
 from federation.history import RunHistory
-from federation.privacy.accounting import central_epsilon
+from federation.privacy.accounting import run_central_epsilon
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +140,7 @@ def privacy_section(run: RunSettings, recorder: RunHistory) -> dict[str, Any]:
         privacy = run.privacy
         rate = run.strategy.fraction_train
         rounds = len(recorder.rounds)  # every round samples and counts, aggregated or skipped
-        epsilon = central_epsilon(
-            noise_multiplier=privacy.noise_multiplier,
-            sample_rate=rate,
-            rounds=rounds,
-            delta=privacy.delta,
-            accountant=privacy.accountant,
-        )
+        epsilon = run_central_epsilon(run, rounds)
         skipped = [note for note in recorder.notes if "central DP:" in note]
         return {
             "guarantee": "central DP at the server (client-level: one node is the unit)",

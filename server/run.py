@@ -26,7 +26,7 @@ from federation.real_negatives import measure_real_negatives
 from federation.report import build_report, model_card, protections, training_parts, write_report
 from federation.runconfig import INPUT_KINDS, RunSettings
 from federation.wire import ConfigKeys, arrays_to_record, record_to_arrays
-from federation.privacy.accounting import central_epsilon
+from federation.privacy.accounting import run_central_epsilon
 from server.checkpoint import CheckpointEachRound, load_checkpoint, restore_recorder, restore_strategy
 from server.evaluation import merge_early_counts
 from deploy.settings import DeploymentSettings
@@ -210,14 +210,7 @@ def _central_epsilon_of(run: RunSettings) -> Callable[[int], float] | None:
     """Under central DP, the client-level epsilon after a number of rounds (as the report's privacy section)."""
     if run.privacy.mode != "central":
         return None
-    privacy = run.privacy
-    return lambda rounds: central_epsilon(
-        noise_multiplier=privacy.noise_multiplier,
-        sample_rate=run.strategy.fraction_train,
-        rounds=rounds,
-        delta=privacy.delta,
-        accountant=privacy.accountant,
-    )
+    return lambda rounds: run_central_epsilon(run, rounds)
 
 
 def trained_on_canaries(run: RunSettings, recorder: RunRecorder) -> bool:

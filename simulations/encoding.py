@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from federation.data.load import load_conversations
 from federation.data.nodes import read_simulated_node
+from federation.data.types import Conversation
 from federation.errors import DataError
 from federation.models.cache import EmbeddingCache, cache_path_for
 from federation.models.encoder import MiniLMEncoder
@@ -38,6 +40,20 @@ def run_cache(settings: RunSettings) -> EmbeddingCache:
     return EmbeddingCache(cache_path_for(settings.cache_dir))
 
 
+def _run_conversations(settings: RunSettings) -> Iterator[Conversation]:
+    """Every node's conversations, node by node, then the test file's; data a node will refuse is skipped."""
+    readers: list[Callable[[], list[Conversation]]] = [
+        partial(read_simulated_node, Path(settings.data_dir), i) for i in range(settings.nodes)
+    ]
+    if settings.test_path:
+        readers.append(partial(load_conversations, Path(settings.test_path)))
+    for read in readers:
+        try:
+            yield from read()
+        except DataError:
+            continue  # the node refuses its data itself and the report says why
+
+
 def encode_ahead(settings: RunSettings, *, on_progress: Callable[[int, int], None] | None) -> dict[str, float] | None:
     """Encode the run's distinct texts into the cache; ``None`` for an encoder without a cache (n-grams).
 
@@ -49,16 +65,8 @@ def encode_ahead(settings: RunSettings, *, on_progress: Callable[[int, int], Non
         return None
     started = time.perf_counter()
     texts: dict[str, None] = {}
-    for source in [*range(settings.nodes), *([Path(settings.test_path)] if settings.test_path else [])]:
-        try:
-            if isinstance(source, Path):
-                conversations = load_conversations(source)
-            else:
-                conversations = read_simulated_node(Path(settings.data_dir), source)
-        except DataError:
-            continue  # the node refuses its data itself and the report says why
-        for conversation in conversations:
-            texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])
+    for conversation in _run_conversations(settings):
+        texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])
     if settings.pretrain.enabled and settings.mode == "federated":
         for conversation in public_conversations(public_set_settings(settings)):  # the server's pretraining set
             texts.update((m.text, None) for m in conversation.messages[: settings.model.max_messages])

@@ -46,18 +46,15 @@ def prepare_data(cfg: DictConfig, run_dir: Path) -> tuple[Path, Path]:
         return out, out / "test.jsonl"
     if kind == "jsonl":
         folder = Path(str(cfg.data.dir))
-        if is_store(folder):
-            held = NodeStore(folder).nodes
-            if held < nodes:
-                raise DataError(f"{folder}: the store holds {held} nodes, fewer than federation.nodes={nodes}")
-            if not (folder / "test.jsonl").is_file():
-                raise DataError(f"{folder}: missing test.jsonl (data.dir must hold the store and test.jsonl)")
-            return folder, folder / "test.jsonl"
-        missing = [f"node-{i}.jsonl" for i in range(nodes) if not (folder / f"node-{i}.jsonl").is_file()]
+        store = is_store(folder)
+        missing = [] if store else [f"node-{i}.jsonl" for i in range(nodes) if not (folder / f"node-{i}.jsonl").is_file()]
         if not (folder / "test.jsonl").is_file():
             missing.append("test.jsonl")
         if missing:
-            raise DataError(f"{folder}: missing {', '.join(missing)} (data.dir must hold one file per node and test.jsonl)")
+            holds = "a node store" if store else "one file per node"
+            raise DataError(f"{folder}: missing {', '.join(missing)} (data.dir must hold {holds} and test.jsonl)")
+        if store and (held := NodeStore(folder).nodes) < nodes:
+            raise DataError(f"{folder}: the store holds {held} nodes, fewer than federation.nodes={nodes}")
         return folder, folder / "test.jsonl"
     if kind == "pan12":
         out = run_dir / "data"

@@ -21,11 +21,15 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from federation.checks import is_finite_number, is_integer
 from federation.errors import ConfigError
+
+if TYPE_CHECKING:
+    from federation.runconfig import RunSettings
 
 __all__ = [
     "ACCOUNTANT",
@@ -218,3 +222,15 @@ def central_epsilon(*, noise_multiplier: float, sample_rate: float, rounds: int,
     if noise_multiplier <= 0:
         return float("inf") if rounds else 0.0
     return epsilon_of([(noise_multiplier, sample_rate, rounds)], delta=delta, accountant=accountant) if rounds else 0.0
+
+
+def run_central_epsilon(run: RunSettings, rounds: int) -> float:
+    """:func:`central_epsilon` of a run's central DP (its noise, node sampling rate, delta, accountant) after ``rounds``."""
+    privacy = run.privacy
+    return central_epsilon(
+        noise_multiplier=privacy.noise_multiplier,
+        sample_rate=run.strategy.fraction_train,
+        rounds=rounds,
+        delta=privacy.delta,
+        accountant=privacy.accountant,
+    )
