@@ -6,8 +6,8 @@ Three capabilities:
   tempo must be flagged; ordinary conversations, templated and real (a fixed subset of
   the reserved chit-chat quarter), must not be;
 * **invariance** (``invariance``): renaming the speakers, other platform and app names,
-  typos, emoji, American spelling and two unrelated messages swapped leave the decision
-  (flagged or not, warned or not) unchanged;
+  typos, emoji, a sign-off on every line of the adult, American spelling and two unrelated
+  messages swapped leave the decision (flagged or not, warned or not) unchanged;
 * **directional** (``directional``): a child's age, a secrecy request, a move to another
   app or an offer to leave home added to an ambiguous adult conversation raises its
   score; a parent joining it, or the first speaker turning out to be the child's age

@@ -120,6 +120,19 @@ def add_emoji(script: Script, rng: random.Random, templates: Templates, *, messa
     return _with_texts(script.conversation, texts)
 
 
+def sign_off_every_line(script: Script, rng: random.Random, templates: Templates) -> Conversation | None:
+    """One friendly sign-off appended to every message of speaker ``a``, as a habit.
+
+    ``a`` is the adult of grooming arcs and ambiguous conversations. A groomer who signs
+    each line with a pleasantry must still be caught, and an ordinary chat must not be
+    flagged for it: each cue line is diluted, none is added or removed.
+    """
+    speaker = script.slots["a_name"].lower()
+    sign_off = rng.choice(templates.sign_offs)
+    texts = [f"{m.text} {sign_off}" if m.author == speaker else m.text for m in script.conversation.messages]
+    return _with_texts(script.conversation, texts)
+
+
 def american_spelling(script: Script, rng: random.Random, templates: Templates) -> Conversation | None:
     """British spellings (colour, mum, realise, ...) written the American way."""
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, templates.spelling)) + r")\b", re.IGNORECASE)
@@ -153,6 +166,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "platform_and_app_names": swap_apps,
     "typos": add_typos,
     "emoji": add_emoji,
+    "sign_off_every_line": sign_off_every_line,
     "american_spelling": american_spelling,
     "swap_unrelated_messages": swap_unrelated,
 }

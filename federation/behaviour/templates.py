@@ -58,6 +58,8 @@ class Templates:
         British spelling to American.
     emoji
         What the emoji perturbation appends.
+    sign_offs
+        What the sign-off perturbation appends to every message of the first speaker.
     """
 
     grooming: Mapping[str, tuple[Exchange, ...]]
@@ -69,6 +71,7 @@ class Templates:
     slots: Mapping[str, tuple[str, ...]]
     spelling: Mapping[str, str]
     emoji: tuple[str, ...]
+    sign_offs: tuple[str, ...]
 
     def lines(self) -> Iterator[tuple[str, str]]:
         """``(where, template text)`` of every message template, for the phrase-reuse check."""
@@ -84,6 +87,8 @@ class Templates:
                 for index, exchange in enumerate(exchanges):
                     for role, text in exchange.lines:
                         yield f"{section}.{group}[{index}] {role}".replace(".[", "["), text
+        for index, text in enumerate(self.sign_offs):
+            yield f"sign_offs[{index}]", text
 
 
 def templates_folder() -> Path:
@@ -159,7 +164,7 @@ def load_templates(folder: Path | None = None) -> Templates:
     folder = templates_folder() if folder is None else Path(folder)
     slots_path, exchanges_path = folder / "slots.yaml", folder / "exchanges.yaml"
     raw_slots = _read(slots_path)
-    slots = {name: _strings(raw_slots.get(name), f"{slots_path}: {name}") for name in (*CHOSEN_SLOTS, "emoji")}
+    slots = {name: _strings(raw_slots.get(name), f"{slots_path}: {name}") for name in (*CHOSEN_SLOTS, "emoji", "sign_offs")}
     spelling = raw_slots.get("spelling")
     if not isinstance(spelling, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in spelling.items()):
         raise ConfigError(f"{slots_path}: spelling must map British spellings to American ones")
@@ -182,9 +187,10 @@ def load_templates(folder: Path | None = None) -> Templates:
         ordinary=_groups(data, "ordinary", exchanges_path, known),
         ambiguous=_groups(data, "ambiguous", exchanges_path, known),
         additions=_groups(data, "additions", exchanges_path, known),
-        slots={name: values for name, values in slots.items() if name != "emoji"},
+        slots={name: values for name, values in slots.items() if name in CHOSEN_SLOTS},
         spelling=dict(spelling),
         emoji=slots["emoji"],
+        sign_offs=slots["sign_offs"],
     )
     _require(templates.grooming, ("secrecy", "app_move", "runaway"), f"{exchanges_path}: grooming")
     _require(templates.ordinary, ("opening", "topic", "closing"), f"{exchanges_path}: ordinary")

@@ -59,7 +59,8 @@ def test_every_capability_has_dozens_of_cases(cases) -> None:  # noqa: ANN001
         "grooming_fast", "grooming_medium", "grooming_slow", "ordinary_templated", "ordinary_real",
     }
     assert {test for capability, test in per_test if capability == "invariance"} == {
-        "rename_authors", "platform_and_app_names", "typos", "emoji", "american_spelling", "swap_unrelated_messages",
+        "rename_authors", "platform_and_app_names", "typos", "emoji", "sign_off_every_line", "american_spelling",
+        "swap_unrelated_messages",
     }
     assert {test for capability, test in per_test if capability == "directional"} == {
         "child_age", "secrecy_request", "move_to_another_app", "runaway_offer", "parent_joins", "peer_age",
@@ -116,6 +117,12 @@ def test_perturbations_change_what_they_say_and_nothing_else(cases) -> None:  # 
             assert not any(british.search(m.text) for m in after), case.id
         if case.test == "emoji":
             assert sum(b.text != a.text for b, a in zip(before, after)) == 3
+            assert all(a.text.startswith(b.text) for b, a in zip(before, after))
+        if case.test == "sign_off_every_line":  # one pleasantry on every line of one speaker, nothing else
+            endings = {a.text[len(b.text) + 1 :] for b, a in zip(before, after) if b != a}
+            assert len(endings) == 1 and endings <= set(templates.sign_offs), case.id
+            changed = {b.author for b, a in zip(before, after) if b != a}
+            assert len(changed) == 1 and all((b.author in changed) == (b != a) for b, a in zip(before, after)), case.id
             assert all(a.text.startswith(b.text) for b, a in zip(before, after))
 
 
