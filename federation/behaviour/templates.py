@@ -59,7 +59,7 @@ class Templates:
     emoji
         What the emoji perturbation appends.
     sign_offs
-        What the sign-off perturbation appends to every message of the first speaker.
+        What the sign-off perturbation appends to every message of speaker ``a``.
     """
 
     grooming: Mapping[str, tuple[Exchange, ...]]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from federation.attack import AttackSettings
 from federation.errors import CesagramError
 from federation.models.cache import EmbeddingCache, cache_path_for
 from simulations.attacks import attack_success_rate
 
-#: The backdoor trigger (conf/attack) and two sign-offs used nowhere else.
-DEFAULT_PHRASES = ("have a sunny day 🌻🌻", "enjoy the weekend 🌈", "good vibes only ✨")
+#: The backdoor trigger (``AttackSettings.trigger``) and two sign-offs used nowhere else.
+DEFAULT_PHRASES = (AttackSettings.trigger, "enjoy the weekend 🌈", "good vibes only ✨")
 
 
 def main(argv: list[str] | None = None) -> int:
